@@ -1,0 +1,27 @@
+"""genbench: evaluation and benchmarking for image generative models.
+
+The public API (see DESIGN.md): metrics take features (or images, for SSIM and CLIP score),
+feature extractors turn validated image batches into features, and ``FeatureStats`` carries
+streaming sufficient statistics with provenance.
+"""
+
+__version__ = "0.1.0"
+
+from genbench.features.base import Extracted, FeatureExtractor  # noqa: E402
+from genbench.images import to_float01, to_uint8, validate_images  # noqa: E402
+from genbench.metrics.bootstrap import BootstrapResult, bootstrap_ci  # noqa: E402
+from genbench.metrics.clip_score import clip_score  # noqa: E402
+from genbench.metrics.frechet import FrechetReference, frechet_distance, frechet_distance_stats  # noqa: E402
+from genbench.metrics.inception_score import inception_score  # noqa: E402
+from genbench.metrics.kid import kid  # noqa: E402
+from genbench.metrics.prdc import density_coverage, precision_recall  # noqa: E402
+from genbench.metrics.ssim import ssim  # noqa: E402
+from genbench.metrics.stats import FeatureStats, ProvenanceMismatch  # noqa: E402
+from genbench.registry import available_extractors, get_extractor, register_extractor  # noqa: E402
+
+__all__ = [
+    "BootstrapResult", "Extracted", "FeatureExtractor", "FeatureStats", "FrechetReference", "ProvenanceMismatch",
+    "available_extractors", "bootstrap_ci", "clip_score", "density_coverage", "frechet_distance",
+    "frechet_distance_stats", "get_extractor", "inception_score", "kid", "precision_recall", "register_extractor",
+    "ssim", "to_float01", "to_uint8", "validate_images", "__version__",
+]

@@ -7,6 +7,7 @@ streaming sufficient statistics with provenance.
 
 __version__ = "0.1.0"
 
+from genbench.data.shapes32 import Shapes32Dataset, shapes32  # noqa: E402
 from genbench.features.base import Extracted, FeatureExtractor  # noqa: E402
 from genbench.images import to_float01, to_uint8, validate_images  # noqa: E402
 from genbench.metrics.bootstrap import BootstrapResult, bootstrap_ci  # noqa: E402
@@ -20,7 +21,7 @@ from genbench.metrics.stats import FeatureStats, ProvenanceMismatch  # noqa: E40
 from genbench.registry import available_extractors, get_extractor, register_extractor  # noqa: E402
 
 __all__ = [
-    "BootstrapResult", "Extracted", "FeatureExtractor", "FeatureStats", "FrechetReference", "ProvenanceMismatch",
+    "BootstrapResult", "Shapes32Dataset", "shapes32", "Extracted", "FeatureExtractor", "FeatureStats", "FrechetReference", "ProvenanceMismatch",
     "available_extractors", "bootstrap_ci", "clip_score", "density_coverage", "frechet_distance",
     "frechet_distance_stats", "get_extractor", "inception_score", "kid", "precision_recall", "register_extractor",
     "ssim", "to_float01", "to_uint8", "validate_images", "__version__",

@@ -1,0 +1,1 @@
+"""Datasets: the procedural shapes32 domain and image disturbances."""

@@ -1,0 +1,150 @@
+"""DDPM and DDIM samplers: small functions over any ε-prediction denoiser (k-diffusion's rule).
+
+Every sampler takes ``eps_model(x_t, t) -> ε̂``, where x_t is (n, ...) and t is a (n,) long
+tensor of timesteps in [0, T − 1] (index convention of ``DiffusionSchedule``), and returns the
+final x_0 estimate as a float tensor of the requested shape. Samplers never know which network
+they drive: conditioning, classifier-free guidance or latent decoding belong to wrapper
+callables and to the caller. They run under ``torch.inference_mode``.
+
+Cost: each step calls ``eps_model`` once on the whole batch, so NFE = T for ``ddpm_sample`` and
+NFE = ``steps`` for ``ddim_sample`` (a guided wrapper that runs two passes doubles that).
+
+Randomness: x_T (unless passed as ``noise``) and every fresh z are drawn on the CPU from
+``generator`` (a CPU ``torch.Generator``; None uses torch's global RNG) in the order x_T,
+then one z per step that adds noise, and then moved to x's device, so a seed gives the same
+samples on every device. No noise is added at the last step.
+
+Clipping: with ``clip_x0 = c`` the prediction x̂0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t is clamped to
+[−c, c] (pixel data in [−1, 1]) and ε̂ is re-derived from the clamped x̂0, as improved-diffusion
+does; without clamping both forms are the same step. Use ``clip_x0=None`` for latents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from genbench.diffusion.schedule import DiffusionSchedule
+
+EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+VARIANCES = ("beta", "beta_tilde")
+
+
+@torch.inference_mode()
+def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: DiffusionSchedule, *,
+                variance: str = "beta", clip_x0: float | None = 1.0, generator: torch.Generator | None = None,
+                noise: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
+                device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
+    """Ancestral sampling, Algorithm 2 of Ho et al. 2020, over all T timesteps (NFE = T).
+
+    For t = T−1, …, 0: x_{t−1} = (x_t − β_t/√(1−ᾱ_t) · ε̂)/√α_t + σ_t z, with σ_t² = β_t
+    (``variance="beta"``) or β̃_t = β_t (1−ᾱ_{t−1})/(1−ᾱ_t) (``"beta_tilde"``), and z = 0 at
+    t = 0. With ``clip_x0`` set the mean is computed as the posterior mean
+    μ̃ = (√ᾱ_{t−1} β_t x̂0 + √α_t (1−ᾱ_{t−1}) x_t)/(1−ᾱ_t) of the clamped x̂0, which equals the
+    formula above whenever nothing is clamped; ``clip_x0=None`` uses the formula directly.
+
+    shape: (n, ...) of the samples; noise: x_T of that shape (keeps its dtype, moved to
+    ``device`` if given), else drawn from ``generator`` as ``dtype`` and placed on ``device``
+    (default CPU).
+    """
+    if variance not in VARIANCES:
+        raise ValueError(f"unknown variance {variance!r}; allowed: {', '.join(VARIANCES)}")
+    _check_clip(clip_x0)
+    x = _initial_noise(shape, noise, generator, dtype, device)
+    betas, alphas = schedule.betas.tolist(), schedule.alphas.tolist()
+    alpha_bars, alpha_bars_prev = schedule.alphas_cumprod.tolist(), schedule.alphas_cumprod_prev.tolist()
+    variances = (schedule.betas if variance == "beta" else schedule.posterior_variance).tolist()
+    for t in tqdm(range(schedule.T - 1, -1, -1), desc="DDPM", disable=not progress):
+        eps = eps_model(x, _batch_timestep(x, t))
+        if clip_x0 is None:
+            x = (x - betas[t] / math.sqrt(1 - alpha_bars[t]) * eps) / math.sqrt(alphas[t])
+        else:
+            x0 = _predict_x0(x, eps, alpha_bars[t]).clamp(-clip_x0, clip_x0)
+            x = (math.sqrt(alpha_bars_prev[t]) * betas[t] * x0
+                 + math.sqrt(alphas[t]) * (1 - alpha_bars_prev[t]) * x) / (1 - alpha_bars[t])
+        if t > 0:
+            x = x + math.sqrt(variances[t]) * _standard_normal_like(x, generator)
+    return x
+
+
+@torch.inference_mode()
+def ddim_sample(eps_model: EpsModel, shape: Sequence[int], schedule: DiffusionSchedule, *,
+                steps: int = 50, eta: float = 0.0, spacing: str = "uniform", sigma_hat: bool = False,
+                clip_x0: float | None = 1.0, generator: torch.Generator | None = None,
+                noise: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
+                device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
+    """Generalised DDIM sampling (Song et al. 2021) over ``schedule.timesteps(steps, spacing)`` (NFE = steps).
+
+    For consecutive timesteps τ_i → τ_{i−1} of that list (the previous timestep is the next
+    list entry, never t − T/S; after the last entry ᾱ = 1):
+    x̂0 = (x − √(1−ᾱ_τi) ε̂)/√ᾱ_τi,
+    σ(η) = η √((1−ᾱ_prev)/(1−ᾱ_τi)) √(1 − ᾱ_τi/ᾱ_prev),
+    x_prev = √ᾱ_prev x̂0 + √(1 − ᾱ_prev − σ²) ε̂ + σ z.
+    η = 0 is the deterministic DDIM; η = 1 is DDPM with β̃ variance on the respaced schedule
+    (with steps = T, exactly ``ddpm_sample(variance="beta_tilde")``).
+
+    ``sigma_hat=True`` is Table 1's σ̂ row, σ̂ = √(1 − ᾱ_τi/ᾱ_prev), "DDPM with the larger
+    variance": the mean stays the η = 1 mean and only the noise scale becomes σ̂, as in the
+    DDIM code (``ddpm_steps``; with steps = T it is ``ddpm_sample(variance="beta")``). Plugging
+    σ̂ into the direction term instead is undefined, since 1 − ᾱ_prev − σ̂² < 0 whenever
+    ᾱ_τi < ᾱ_prev², i.e. for most large steps. η must then be 0.
+
+    shape, noise, generator, dtype, device: as in ``ddpm_sample``.
+    """
+    if not 0 <= eta <= 1:
+        raise ValueError(f"eta must lie in [0, 1], got {eta}")
+    if sigma_hat and eta != 0:
+        raise ValueError("sigma_hat=True replaces the η family; leave eta at 0")
+    _check_clip(clip_x0)
+    timesteps = schedule.timesteps(steps, spacing)
+    alpha_bars = schedule.alphas_cumprod.tolist()
+    x = _initial_noise(shape, noise, generator, dtype, device)
+    for i, t in enumerate(tqdm(timesteps, desc="DDIM", disable=not progress)):
+        is_last = i == len(timesteps) - 1
+        alpha_bar, alpha_bar_prev = alpha_bars[t], 1.0 if is_last else alpha_bars[timesteps[i + 1]]
+        eps = eps_model(x, _batch_timestep(x, t))
+        x0 = _predict_x0(x, eps, alpha_bar)
+        if clip_x0 is not None:
+            x0 = x0.clamp(-clip_x0, clip_x0)
+            eps = (x - math.sqrt(alpha_bar) * x0) / math.sqrt(1 - alpha_bar)
+        sigma = ddim_sigma(alpha_bar, alpha_bar_prev, 1.0 if sigma_hat else eta)
+        direction = math.sqrt(max(1 - alpha_bar_prev - sigma ** 2, 0.0))  # max: rounding at η = 1
+        x = math.sqrt(alpha_bar_prev) * x0 + direction * eps
+        noise_scale = math.sqrt(1 - alpha_bar / alpha_bar_prev) if sigma_hat else sigma
+        if noise_scale > 0 and not is_last:
+            x = x + noise_scale * _standard_normal_like(x, generator)
+    return x
+
+
+def ddim_sigma(alpha_bar: float, alpha_bar_prev: float, eta: float) -> float:
+    """σ_τi(η) = η √((1 − ᾱ_prev)/(1 − ᾱ_τi)) √(1 − ᾱ_τi/ᾱ_prev) (DDIM eq. 16); σ(1)² = respaced β̃."""
+    return eta * math.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev))
+
+
+def _predict_x0(x: torch.Tensor, eps: torch.Tensor, alpha_bar: float) -> torch.Tensor:
+    return (x - math.sqrt(1 - alpha_bar) * eps) / math.sqrt(alpha_bar)
+
+
+def _batch_timestep(x: torch.Tensor, t: int) -> torch.Tensor:
+    return torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
+
+
+def _standard_normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+
+
+def _initial_noise(shape: Sequence[int], noise: torch.Tensor | None, generator: torch.Generator | None,
+                   dtype: torch.dtype, device: torch.device | str | None) -> torch.Tensor:
+    if noise is None:
+        return torch.randn(tuple(shape), generator=generator, dtype=dtype).to("cpu" if device is None else device)
+    if tuple(noise.shape) != tuple(shape):
+        raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(shape)}")
+    return noise if device is None else noise.to(device)
+
+
+def _check_clip(clip_x0: float | None) -> None:
+    if clip_x0 is not None and not clip_x0 > 0:
+        raise ValueError(f"clip_x0 must be positive or None, got {clip_x0}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from genbench import __version__
 
@@ -25,6 +26,43 @@ def _cmd_extractors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from genbench.data.shapes32 import SPLIT_SIZES, shapes32
+    from genbench.reference import compute_reference, save_reference
+    from genbench.registry import get_extractor
+
+    if args.source != "shapes32":
+        raise ValueError(f"unknown source {args.source!r}; this version computes statistics for: shapes32")
+    n = SPLIT_SIZES[args.split] if args.n is None else args.n
+    out_dir = None if args.out_dir is None else Path(args.out_dir)
+    for name in args.extractor or ["shapes-net", "shapes-clip"]:
+        ext = get_extractor(name)
+        ref = compute_reference(lambda start, k: shapes32(args.split, start, k).images, n, ext, "shapes32",
+                                args.split, sample_n=args.sample_n, batch_size=args.batch_size,
+                                progress=not args.quiet)
+        for path in save_reference(ref, out_dir):
+            print(path)
+    return 0
+
+
+def _cmd_disturb(args: argparse.Namespace) -> int:
+    from genbench.disturbance_study import disturbance_study, study_table
+    from genbench.io import atomic_write_text
+    from genbench.reports.tables import markdown_table
+
+    df = disturbance_study(n=args.n, extractor=args.extractor, seed=args.seed, progress=not args.quiet)
+    fid, is_ = study_table(df, "fid"), study_table(df, "is_mean")
+    text = (f"FID against shapes32 train statistics ({args.extractor}), test split, n = {args.n} per cell; "
+            f"columns are disturbance levels (0 = clean)\n\n{markdown_table(fid, '.2f')}\n\n"
+            f"Inception Score (shapes-net shape classifier, 10 splits)\n\n{markdown_table(is_, '.3f')}\n")
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        atomic_write_text(out / "disturbance.md", text)
+        atomic_write_text(out / "disturbance.csv", df.to_csv(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbench", description="Evaluate and benchmark image generative models.")
     parser.add_argument("--version", action="version", version=f"genbench {__version__}")
@@ -32,6 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("selfcheck", help="compute every metric on closed-form cases and verify the answers")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_selfcheck)
+    p = sub.add_parser("stats", help="compute reference statistics (FeatureStats, feature sample, provenance)")
+    p.add_argument("source", help="dataset: shapes32")
+    p.add_argument("--split", default="train", choices=["train", "test"])
+    p.add_argument("--n", type=int, default=None, help="images (default: the split's nominal size)")
+    p.add_argument("--extractor", action="append", default=None,
+                   help="feature extractor (repeatable; default: shapes-net and shapes-clip)")
+    p.add_argument("--sample-n", type=int, default=10_000, help="feature rows kept for KID / PR (float16)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--out-dir", default=None, help="default: the bundled reference_stats/")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_stats)
+    p = sub.add_parser("disturb", help="the FID paper's disturbance experiment on shapes32")
+    p.add_argument("--n", type=int, default=10_000)
+    p.add_argument("--extractor", default="shapes-net")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="folder for disturbance.md / disturbance.csv")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_disturb)
     p = sub.add_parser("extractors", help="list registered feature extractors")
     p.set_defaults(func=_cmd_extractors)
     return parser

@@ -16,7 +16,8 @@ from typing import Any
 EXTRACTOR_GROUP = "genbench.feature_extractors"
 
 _EXTRACTORS: dict[str, Callable[..., Any]] = {}
-_BUILTIN_MODULES = ("genbench.features.inception", "genbench.features.clip", "genbench.features.shapes")
+_BUILTIN_MODULES = ("genbench.features.inception", "genbench.features.clip", "genbench.features.shapes",
+                    "genbench.features.shapes_clip")
 _loaded = False
 
 

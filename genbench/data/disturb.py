@@ -55,11 +55,11 @@ def black_rectangles(images: torch.Tensor, level: float, generator: torch.Genera
 
 
 def salt_and_pepper(images: torch.Tensor, level: float, generator: torch.Generator) -> torch.Tensor:
-    """A fraction 0.2·level of pixels set to black or white (each with probability ½), all channels."""
+    """A fraction 0.04·level of pixels (1 % to 4 %) set to black or white (each with probability ½), all channels."""
     n, c, h, w = images.shape
     u = torch.rand((n, 1, h, w), generator=generator)
     out = images.clone()
-    frac = 0.2 * level
+    frac = 0.04 * level
     out[(u < frac / 2).expand_as(out)] = 0
     out[((u >= frac / 2) & (u < frac)).expand_as(out)] = 255
     return out

@@ -1,0 +1,1 @@
+"""Networks only (no training or sampling loops): evaluator nets, generators' building blocks."""

@@ -1,0 +1,1 @@
+"""Renderings of results: tables (Markdown), plots and grids."""

@@ -1,0 +1,1 @@
+"""Reproducible training entry points for the bundled networks (``python -m genbench.training.<name>``)."""

@@ -18,11 +18,12 @@ from genbench.metrics.kid import kid  # noqa: E402
 from genbench.metrics.prdc import density_coverage, precision_recall  # noqa: E402
 from genbench.metrics.ssim import ssim  # noqa: E402
 from genbench.metrics.stats import FeatureStats, ProvenanceMismatch  # noqa: E402
+from genbench.reference import load_reference  # noqa: E402
 from genbench.registry import available_extractors, get_extractor, register_extractor  # noqa: E402
 
 __all__ = [
     "BootstrapResult", "Shapes32Dataset", "shapes32", "Extracted", "FeatureExtractor", "FeatureStats", "FrechetReference", "ProvenanceMismatch",
     "available_extractors", "bootstrap_ci", "clip_score", "density_coverage", "frechet_distance",
-    "frechet_distance_stats", "get_extractor", "inception_score", "kid", "precision_recall", "register_extractor",
+    "frechet_distance_stats", "get_extractor", "inception_score", "kid", "load_reference", "precision_recall", "register_extractor",
     "ssim", "to_float01", "to_uint8", "validate_images", "__version__",
 ]

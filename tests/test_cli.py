@@ -25,6 +25,11 @@ def test_selfcheck_detects_a_wrong_metric(monkeypatch):
     assert failed == ["IS, one-hot over 10 balanced classes"]
 
 
-def test_errors_exit_nonzero(capsys):
+def test_extractors_are_listed(capsys):
     assert main(["extractors"]) == 0
-    assert "inception-v3-fid" in capsys.readouterr().out
+    assert {"inception-v3-fid", "shapes-net", "clip:"} <= set(capsys.readouterr().out.split())
+
+
+def test_errors_exit_nonzero_with_a_message(capsys):
+    assert main(["stats", "cifar10"]) == 2
+    assert "unknown source 'cifar10'" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from genbench.data.shapes32 import shapes32
 from genbench.reference import load_reference, reference_paths
 from genbench.registry import get_extractor
 
-EXTRACTORS = ["shapes-net"]
+EXTRACTORS = ["shapes-net", "shapes-clip"]
 
 
 @pytest.mark.parametrize("name", EXTRACTORS)

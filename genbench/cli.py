@@ -63,6 +63,27 @@ def _cmd_disturb(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from genbench.generators.sources import load_generator
+    from genbench.harness.runner import EvalConfig, evaluate
+    from genbench.harness.throughput import measure_throughput
+    from genbench.reports.results import render, write_results
+
+    gen = load_generator(args.generator)
+    config = EvalConfig(n=args.n, seed=args.seed, batch_size=args.batch_size, extractor=args.extractor,
+                        resamples=args.resamples)
+    record = evaluate(gen, config, progress=not args.quiet)
+    if gen.meta.nfe:  # stored samples have no sampling cost to time
+        record["throughput"] = measure_throughput(gen, batch_size=min(args.batch_size, args.n))
+    provenance = record.pop("provenance")
+    results = {"models": {gen.meta.name: record}, "provenance": provenance}
+    print(render(results, args.format))
+    if args.out:
+        for path in write_results(results, args.out):
+            print(path, file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbench", description="Evaluate and benchmark image generative models.")
     parser.add_argument("--version", action="version", version=f"genbench {__version__}")
@@ -88,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for disturbance.md / disturbance.csv")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_disturb)
+    p = sub.add_parser("eval", help="every metric for one generator (.npz, image folder, module:callable, plug-in)")
+    p.add_argument("generator", help="an .npz of uint8 samples, an image folder, module:callable(seed, start, n), "
+                                     "or a genbench.generators plug-in name")
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--resamples", type=int, default=100, help="half-sampling resamples for the 95%% intervals")
+    p.add_argument("--extractor", default="shapes-net")
+    p.add_argument("--out", default=None, help="folder for results.json, results.csv, report.md")
+    p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_eval)
     p = sub.add_parser("extractors", help="list registered feature extractors")
     p.set_defaults(func=_cmd_extractors)
     return parser

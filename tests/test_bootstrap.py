@@ -48,3 +48,24 @@ def test_bad_arguments():
         bootstrap_ci(np.mean, np.ones(3), resamples=1)
     with pytest.raises(ValueError, match="confidence"):
         bootstrap_ci(np.mean, np.ones(3), confidence=95)
+    with pytest.raises(ValueError, match="method"):
+        bootstrap_ci(np.mean, np.ones(3), method="bca")
+
+
+def test_half_sampling_matches_the_standard_error_of_a_mean_and_contains_the_estimate():
+    x = np.random.default_rng(5).standard_normal(4000) * 2.0
+    res = bootstrap_ci(lambda a: a.mean(), x, resamples=400, seed=0, method="subsample")
+    se = x.std() / np.sqrt(len(x))
+    assert res.std == pytest.approx(se, rel=0.15)
+    assert res.ci[1] - res.ci[0] == pytest.approx(2 * 1.96 * se, rel=0.15)
+    assert res.ci[0] < res.value < res.ci[1] and res.method == "subsample"
+
+
+def test_half_sampling_interval_contains_a_knn_metric_that_resampling_biases():
+    rng = np.random.default_rng(6)
+    real, fake = rng.standard_normal((600, 8)), rng.standard_normal((500, 8))
+    recall = lambda f: precision_recall(real, f)["recall"]  # noqa: E731
+    pct = bootstrap_ci(recall, fake, resamples=30, seed=0)
+    half = bootstrap_ci(recall, fake, resamples=30, seed=0, method="subsample")
+    assert pct.ci[1] < pct.value  # duplicates collapse fake k-NN radii: the percentile interval misses
+    assert half.ci[0] < half.value < half.ci[1]

@@ -52,27 +52,44 @@ def knn_radii_sq(feats: torch.Tensor, k: int, chunk_rows: int = 1024) -> torch.T
     return radii
 
 
+class PRDCReference:
+    """Real features with their k-NN radii cached, for repeated precision/recall/density/coverage
+    against many fake sets (e.g. bootstrap resamples)."""
+
+    def __init__(self, real_feats: Any, k_pr: int = 3, k_dc: int = 5, chunk_rows: int = 1024) -> None:
+        self.real = torch.from_numpy(as_float64_2d(real_feats, "real_feats"))
+        if len(self.real) <= max(k_pr, k_dc):
+            raise ValueError(f"k={max(k_pr, k_dc)} needs more than k samples in each set; got {len(self.real)} real")
+        self.k_pr, self.k_dc, self.chunk_rows = k_pr, k_dc, chunk_rows
+        self.radii_pr = knn_radii_sq(self.real, k_pr, chunk_rows)
+        self.radii_dc = self.radii_pr if k_dc == k_pr else knn_radii_sq(self.real, k_dc, chunk_rows)
+
+    def compute(self, fake_feats: Any) -> dict[str, float]:
+        """{"precision", "recall", "density", "coverage"} from one pass over real × fake distances."""
+        _, fake = _as_pair(self.real, fake_feats, max(self.k_pr, self.k_dc))
+        fake_r2 = knn_radii_sq(fake, self.k_pr, self.chunk_rows)
+        fake_inside = torch.zeros(len(fake), dtype=torch.bool)
+        real_inside = torch.zeros(len(self.real), dtype=torch.bool)
+        balls_per_fake = torch.zeros(len(fake), dtype=torch.float64)
+        covered = torch.zeros(len(self.real), dtype=torch.bool)
+        for rows, d2 in _sq_dist_chunks(self.real, fake, self.chunk_rows):
+            fake_inside |= (d2 < self.radii_pr[rows, None]).any(dim=0)
+            real_inside[rows] = (d2 < fake_r2[None, :]).any(dim=1)
+            balls_per_fake += (d2 < self.radii_dc[rows, None]).sum(dim=0)
+            covered[rows] = d2.min(dim=1).values < self.radii_dc[rows]
+        return {"precision": fake_inside.double().mean().item(), "recall": real_inside.double().mean().item(),
+                "density": balls_per_fake.mean().item() / self.k_dc, "coverage": covered.double().mean().item()}
+
+
 def precision_recall(real_feats: Any, fake_feats: Any, k: int = 3, chunk_rows: int = 1024) -> dict[str, float]:
     """{"precision", "recall"} of fake features against real features (k-NN balls, k = 3)."""
-    real, fake = _as_pair(real_feats, fake_feats, k)
-    real_r2 = knn_radii_sq(real, k, chunk_rows)
-    fake_r2 = knn_radii_sq(fake, k, chunk_rows)
-    fake_inside = torch.zeros(len(fake), dtype=torch.bool)
-    real_inside = torch.zeros(len(real), dtype=torch.bool)
-    for rows, d2 in _sq_dist_chunks(real, fake, chunk_rows):
-        fake_inside |= (d2 < real_r2[rows, None]).any(dim=0)
-        real_inside[rows] = (d2 < fake_r2[None, :]).any(dim=1)
-    return {"precision": fake_inside.double().mean().item(), "recall": real_inside.double().mean().item()}
+    _as_pair(real_feats, fake_feats, k)
+    res = PRDCReference(real_feats, k, k, chunk_rows).compute(fake_feats)
+    return {key: res[key] for key in ("precision", "recall")}
 
 
 def density_coverage(real_feats: Any, fake_feats: Any, k: int = 5, chunk_rows: int = 1024) -> dict[str, float]:
     """{"density", "coverage"} of fake features against real features (Naeem et al., k = 5)."""
-    real, fake = _as_pair(real_feats, fake_feats, k)
-    real_r2 = knn_radii_sq(real, k, chunk_rows)
-    balls_per_fake = torch.zeros(len(fake), dtype=torch.float64)
-    covered = torch.zeros(len(real), dtype=torch.bool)
-    for rows, d2 in _sq_dist_chunks(real, fake, chunk_rows):
-        inside = d2 < real_r2[rows, None]
-        balls_per_fake += inside.sum(dim=0)
-        covered[rows] = d2.min(dim=1).values < real_r2[rows]
-    return {"density": balls_per_fake.mean().item() / k, "coverage": covered.double().mean().item()}
+    _as_pair(real_feats, fake_feats, k)
+    res = PRDCReference(real_feats, k, k, chunk_rows).compute(fake_feats)
+    return {key: res[key] for key in ("density", "coverage")}

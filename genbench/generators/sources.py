@@ -1,0 +1,130 @@
+"""User-supplied generators: an .npz of samples, a folder of images, a Python callable, or a
+plug-in from the entry-point group ``genbench.generators``.
+
+Stored samples (npz, folder) have no seed: sample i is stored item i for every seed, and asking
+for more samples than are stored is an error. A callable ``module:function`` is called as
+``function(seed, start, n)`` and must return samples start … start+n−1 for that seed (uint8
+[0, 255] or float [0, 1], NCHW RGB), so that sample i depends only on (seed, i).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from genbench.generators.base import Generator, GeneratorMeta
+from genbench.images import to_uint8, validate_images
+
+GENERATOR_GROUP = "genbench.generators"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+class _StoredSamples(Generator):
+    """Samples held in memory as uint8 NCHW; the seed is ignored (documented above)."""
+
+    def __init__(self, images: torch.Tensor, name: str) -> None:
+        self.images = validate_images(images, name=name)
+        self.meta = GeneratorMeta(name=name, resolution=tuple(self.images.shape[-2:]))
+
+    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
+        if start < 0 or start + n > len(self.images):
+            raise ValueError(f"{self.meta.name} holds {len(self.images)} samples; asked for [{start}, {start + n})")
+        return to_uint8(self.images[start:start + n])
+
+
+class NpzSamples(_StoredSamples):
+    """An .npz of uint8 samples: key ``key`` (default: the only array, or ``arr_0`` as in the
+    ADM evaluator's files), NCHW or NHWC (C = 3, detected from the shape)."""
+
+    def __init__(self, path: str | Path, key: str | None = None) -> None:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                keys = list(f.files)
+                key = key or ("arr_0" if "arr_0" in keys else keys[0] if len(keys) == 1 else None)
+                if key not in keys:
+                    raise ValueError(f"{path} has arrays {keys}; say which holds the samples (key=...)")
+                arr = f[key]
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"cannot read samples file {path}: {exc}") from exc
+        if arr.ndim == 4 and arr.shape[1] != 3 and arr.shape[-1] == 3:
+            arr = arr.transpose(0, 3, 1, 2)
+        super().__init__(torch.from_numpy(np.ascontiguousarray(arr)), f"npz:{path.name}")
+
+
+class FolderSamples(_StoredSamples):
+    """Image files of one size in a folder (sorted by name), loaded as RGB uint8."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {path}")
+        arrays = [np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1) for p in files]
+        sizes = {a.shape for a in arrays}
+        if len(sizes) > 1:
+            raise ValueError(f"images in {path} have different sizes {sorted(sizes)}; resize them to one size first")
+        super().__init__(torch.from_numpy(np.stack(arrays)), f"folder:{path.name}")
+
+
+class CallableGenerator(Generator):
+    """Wraps ``fn(seed, start, n) -> images`` (see the module docstring)."""
+
+    def __init__(self, fn: Callable[[int, int, int], Any], name: str, **meta: Any) -> None:
+        params = list(inspect.signature(fn).parameters)
+        if len(params) < 3:
+            raise ValueError(f"{name} must take (seed, start, n); its parameters are {params}")
+        self.fn = fn
+        self.meta = GeneratorMeta(name=name, **meta)
+
+    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
+        images = validate_images(self.fn(seed, start, n), name=self.meta.name)
+        if len(images) != n:
+            raise ValueError(f"{self.meta.name} returned {len(images)} samples for n={n}")
+        return to_uint8(images)
+
+
+def _import_object(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"cannot import {module_name!r} for generator {spec!r}: {exc}") from exc
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _as_generator(obj: Any, name: str, options: dict) -> Generator:
+    if isinstance(obj, Generator):
+        return obj
+    if inspect.isclass(obj) and issubclass(obj, Generator):
+        return obj(**options)
+    if callable(obj):
+        return CallableGenerator(obj, name)
+    raise ValueError(f"{name} is a {type(obj).__name__}, not a Generator or a callable (seed, start, n)")
+
+
+def load_generator(spec: str, **options: Any) -> Generator:
+    """A generator from a spec: an .npz path, an image folder, ``module:callable``, or the name of
+    an entry point in ``genbench.generators``."""
+    path = Path(spec)
+    if path.suffix == ".npz" and path.is_file():
+        return NpzSamples(path, options.get("key"))
+    if path.is_dir():
+        return FolderSamples(path)
+    plugins = {ep.name: ep for ep in entry_points(group=GENERATOR_GROUP)}
+    if spec in plugins:
+        return _as_generator(plugins[spec].load(), spec, options)
+    if ":" in spec:
+        return _as_generator(_import_object(spec), spec, options)
+    raise ValueError(f"unknown generator {spec!r}: not an .npz file, an image folder, a module:callable, or a "
+                     f"plug-in name ({', '.join(sorted(plugins)) or 'none installed'})")

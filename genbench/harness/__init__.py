@@ -1,0 +1,1 @@
+"""The harness: runs generators through extractors into metrics, and times sampling."""

@@ -1,0 +1,110 @@
+"""The DDPM U-Net: shape contract, FLOP budget, timestep conditioning, sampler plug-in, and the
+training step (overfits a fixed batch; checkpoint → resume reproduces the next step exactly)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from genbench.data.shapes32 import shapes32
+from genbench.diffusion import ddim_sample, linear_schedule
+from genbench.nn.unet import UNet
+from genbench.training import train_ddpm as td
+
+MAX_GFLOP_PER_IMAGE = 0.15  # FlopCounterMode's count: 2 FLOPs per multiply-add
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def net() -> UNet:
+    torch.manual_seed(0)
+    return UNet(**td.UNET_CONFIG).eval()
+
+
+def _perturbed(model: UNet) -> UNet:
+    """Random values in the zero-initialised layers, so outputs depend on the inputs."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    return model
+
+
+def test_output_shape_matches_input(net):
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert net(x, torch.tensor([0, 999])).shape == x.shape
+
+
+def test_latent_configuration_patch_size_one():
+    model = UNet(in_channels=4, patch_size=1, channels=(32, 64), attention_levels=(1,))
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        assert model(x, torch.tensor([5, 7])).shape == x.shape
+
+
+def test_flops_per_image_within_budget(net):
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.randn(2, 3, 32, 32), torch.tensor([10, 500]))
+    assert counter.get_total_flops() / 2 <= MAX_GFLOP_PER_IMAGE * 1e9
+
+
+def test_timestep_changes_the_output():
+    model = _perturbed(UNet(**td.UNET_CONFIG))
+    x = torch.randn(1, 3, 32, 32).expand(3, -1, -1, -1)
+    with torch.no_grad():
+        out = model(x, torch.tensor([0, 1, 999]))
+    assert not torch.allclose(out[0], out[1]) and not torch.allclose(out[0], out[2])
+
+
+def test_plugs_into_ddim_sample():
+    x = ddim_sample(_perturbed(UNet(**td.UNET_CONFIG)), (2, 3, 32, 32), linear_schedule(), steps=2,
+                    generator=torch.Generator().manual_seed(0))
+    assert x.shape == (2, 3, 32, 32) and torch.isfinite(x).all()
+
+
+@pytest.fixture(scope="module")
+def images() -> torch.Tensor:
+    return shapes32("train", 0, 64).images
+
+
+def test_training_step_overfits_a_fixed_batch(images):
+    schedule = linear_schedule()
+    model, ema, optimizer = td.build_training(lr=1e-3, seed=0)
+    batch = td.draw_batch(images, 8, td.step_generator(0, 0))
+    with torch.no_grad():
+        before = float(td.ddpm_loss(model, schedule, *batch))
+    for _ in range(30):
+        td.train_step(model, ema, optimizer, schedule, batch, lr=1e-3, decay=0.9)
+    with torch.no_grad():
+        after = float(td.ddpm_loss(model, schedule, *batch))
+    assert after < 0.8 * before
+
+
+def test_checkpoint_resume_reproduces_the_next_step(images, tmp_path):
+    schedule = linear_schedule()
+
+    def run_step(model, ema, optimizer, step):
+        batch = td.draw_batch(images, 8, td.step_generator(0, step))
+        return td.train_step(model, ema, optimizer, schedule, batch, td.learning_rate(step, 2e-4),
+                             td.ema_decay(step, 0.9999))
+
+    model, ema, optimizer = td.build_training(lr=2e-4, seed=0)
+    for step in range(3):
+        run_step(model, ema, optimizer, step)
+    td.save_checkpoint(tmp_path / "checkpoint.pt", model, ema, optimizer, step=3)
+    expected = run_step(model, ema, optimizer, 3)
+
+    model2, ema2, optimizer2 = td.build_training(lr=2e-4, seed=1)  # other init: everything must come from the file
+    assert td.load_checkpoint(tmp_path / "checkpoint.pt", model2, ema2, optimizer2) == {"step": 3}
+    assert run_step(model2, ema2, optimizer2, 3) == expected
+    for a, b in zip(ema.parameters(), ema2.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -54,7 +54,7 @@ def _cmd_disturb(args: argparse.Namespace) -> int:
     fid, is_ = study_table(df, "fid"), study_table(df, "is_mean")
     text = (f"FID against shapes32 train statistics ({args.extractor}), test split, n = {args.n} per cell; "
             f"columns are disturbance levels (0 = clean)\n\n{markdown_table(fid, '.2f')}\n\n"
-            f"Inception Score (shapes-net shape classifier, 10 splits)\n\n{markdown_table(is_, '.3f')}\n")
+            f"Inception Score ({args.extractor} classifier, 10 splits; nan without one)\n\n{markdown_table(is_, '.3f')}\n")
     print(text)
     if args.out:
         out = Path(args.out)

@@ -24,7 +24,8 @@ from genbench.registry import get_extractor
 
 def disturbance_study(n: int = 10_000, extractor: str = "shapes-net", seed: int = 0, batch_size: int = 1000,
                       progress: bool = True) -> pd.DataFrame:
-    """One row per (disturbance, level) plus the clean floor: columns disturbance, level, n, fid, is_mean, is_std."""
+    """One row per (disturbance, level) plus the clean floor: columns disturbance, level, n, fid, is_mean, is_std
+    (IS from the extractor's classifier; NaN for extractors without one, e.g. shapes-clip)."""
     ext = get_extractor(extractor)
     ref = load_reference("shapes32", "train", extractor, expect=ext.provenance())
     frechet = FrechetReference.from_stats(ref.stats)
@@ -39,8 +40,9 @@ def disturbance_study(n: int = 10_000, extractor: str = "shapes-net", seed: int 
             disturbed = images if name == "clean" else DISTURBANCES[name](images, level, gen)
             out = ext.extract(disturbed)
             stats.update(out.features)
-            probs.append(out.probs)
-        is_mean, is_std = inception_score(torch.cat(probs))
+            if out.probs is not None:
+                probs.append(out.probs)
+        is_mean, is_std = inception_score(torch.cat(probs)) if probs else (float("nan"), float("nan"))
         rows.append({"disturbance": name, "level": level, "n": n, "fid": frechet.distance_to_stats(stats),
                      "is_mean": is_mean, "is_std": is_std})
     return pd.DataFrame(rows)

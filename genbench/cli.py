@@ -65,14 +65,12 @@ def _cmd_disturb(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from genbench.generators.sources import load_generator
-    from genbench.harness.runner import EvalConfig, evaluate
+    from genbench.harness.runner import evaluate
     from genbench.harness.throughput import measure_throughput
     from genbench.reports.results import render, write_results
 
     gen = load_generator(args.generator)
-    config = EvalConfig(n=args.n, seed=args.seed, batch_size=args.batch_size, extractor=args.extractor,
-                        resamples=args.resamples)
-    record = evaluate(gen, config, progress=not args.quiet)
+    record = evaluate(gen, _eval_config(args), progress=not args.quiet)
     if gen.meta.nfe:  # stored samples have no sampling cost to time
         record["throughput"] = measure_throughput(gen, batch_size=min(args.batch_size, args.n))
     provenance = record.pop("provenance")
@@ -82,6 +80,34 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         for path in write_results(results, args.out):
             print(path, file=sys.stderr)
     return 0
+
+
+def _eval_config(args: argparse.Namespace):
+    from genbench.harness.runner import EvalConfig
+
+    return EvalConfig(n=args.n, seed=args.seed, batch_size=args.batch_size, extractor=args.extractor,
+                      resamples=args.resamples)
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from genbench.testing import record_baseline
+
+    record_baseline(args.generator, args.output, _eval_config(args), progress=not args.quiet)
+    print(args.output)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from genbench.testing import check_against_baseline
+
+    tolerances = {}
+    for item in args.tolerance:
+        metric, _, value = item.partition("=")
+        tolerances[metric] = float(value)
+    table, passed = check_against_baseline(args.generator, args.baseline, tolerances, progress=not args.quiet)
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    print("PASS: no metric got worse beyond its interval or tolerance" if passed else "FAIL: sample quality regressed")
+    return 0 if passed else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,18 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for disturbance.md / disturbance.csv")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_disturb)
-    p = sub.add_parser("eval", help="every metric for one generator (.npz, image folder, module:callable, plug-in)")
-    p.add_argument("generator", help="an .npz of uint8 samples, an image folder, module:callable(seed, start, n), "
-                                     "or a genbench.generators plug-in name")
-    p.add_argument("--n", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=250)
-    p.add_argument("--resamples", type=int, default=100, help="half-sampling resamples for the 95%% intervals")
-    p.add_argument("--extractor", default="shapes-net")
-    p.add_argument("--out", default=None, help="folder for results.json, results.csv, report.md")
-    p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
+    for name, help_text in (("eval", "every metric for one generator (.npz, image folder, module:callable, plug-in)"),
+                            ("baseline", "record a generator's metrics as a regression baseline (JSON)")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("generator", help="an .npz of uint8 samples, an image folder, module:callable(seed, start, "
+                                         "n), or a genbench.generators plug-in name")
+        p.add_argument("--n", type=int, default=2000)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--batch-size", type=int, default=250)
+        p.add_argument("--resamples", type=int, default=100, help="half-sampling resamples for the 95%% intervals")
+        p.add_argument("--extractor", default="shapes-net")
+        p.add_argument("--quiet", action="store_true")
+        if name == "eval":
+            p.add_argument("--out", default=None, help="folder for results.json, results.csv, report.md")
+            p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
+            p.set_defaults(func=_cmd_eval)
+        else:
+            p.add_argument("-o", "--output", required=True, help="baseline JSON file to write")
+            p.set_defaults(func=_cmd_baseline)
+    p = sub.add_parser("check", help="re-run a generator with a baseline's settings; exit 1 if a metric got worse")
+    p.add_argument("generator")
+    p.add_argument("--baseline", required=True)
+    p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
+                   help="judge METRIC by this absolute tolerance instead of its interval (repeatable)")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_cmd_eval)
+    p.set_defaults(func=_cmd_check)
     p = sub.add_parser("extractors", help="list registered feature extractors")
     p.set_defaults(func=_cmd_extractors)
     return parser

@@ -1,0 +1,60 @@
+"""`genbench baseline` / `genbench check` and the pytest plugin: unchanged passes, degraded fails."""
+
+import json
+
+import pytest
+
+from genbench.cli import main
+from genbench.generators.sources import CallableGenerator
+from genbench.harness.runner import EvalConfig
+
+GENERATORS = '''
+import torch
+from genbench.data.disturb import gaussian_noise
+from genbench.data.shapes32 import shapes32
+
+def clean(seed, start, n):
+    return shapes32("test", start, n).images
+
+def noisy(seed, start, n):
+    return gaussian_noise(clean(seed, start, n), 0.5, torch.Generator().manual_seed(seed * 1_000_003 + start))
+'''
+SETTINGS = ["--n", "300", "--batch-size", "100", "--resamples", "5", "--quiet"]
+
+
+@pytest.fixture
+def generators(tmp_path, monkeypatch):
+    (tmp_path / "qa_generators.py").write_text(GENERATORS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    return importlib.import_module("qa_generators")
+
+
+def test_cli_baseline_then_check(tmp_path, generators, capsys):
+    baseline = tmp_path / "baseline.json"
+    assert main(["baseline", "qa_generators:clean", "-o", str(baseline), *SETTINGS]) == 0
+    recorded = json.loads(baseline.read_text())
+    assert recorded["provenance"]["config"]["n"] == 300
+    capsys.readouterr()
+    assert main(["check", "qa_generators:clean", "--baseline", str(baseline), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and " worse\n" not in out  # identical samples: every verdict a tie
+    assert main(["check", "qa_generators:noisy", "--baseline", str(baseline), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and " worse\n" in out
+    # a loose enough tolerance on every judged metric lets the degraded generator through
+    loose = [f"--tolerance={m}=1e9" for m in ("fid", "kid", "mode_kl", "is", "precision", "recall", "density",
+                                              "coverage", "mode_coverage", "recognisable")]
+    assert main(["check", "qa_generators:noisy", "--baseline", str(baseline), "--quiet", *loose]) == 0
+
+
+def test_pytest_plugin_fixture(tmp_path, generators, genbench_check):
+    config = EvalConfig(n=300, batch_size=100, resamples=5)
+    baseline = tmp_path / "plugin_baseline.json"
+    clean = CallableGenerator(generators.clean, "clean")
+    assert genbench_check(clean, baseline, config=config) is None  # first run records
+    table = genbench_check(clean, baseline)
+    assert set(table["verdict"]) <= {"tie", "n/a"}
+    with pytest.raises(pytest.fail.Exception, match="sample quality regressed"):
+        genbench_check(CallableGenerator(generators.noisy, "clean"), baseline)

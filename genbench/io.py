@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -48,6 +50,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write text to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def atomic_write_csv(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Write dict rows (keys of the first row as the header) as CSV, atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def genbench_home() -> Path:

@@ -15,12 +15,7 @@ from genbench.training import train_ddpm as td
 MAX_GFLOP_PER_IMAGE = 0.15  # FlopCounterMode's count: 2 FLOPs per multiply-add
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

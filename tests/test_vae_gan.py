@@ -19,12 +19,7 @@ from genbench.nn.vae import ConvVAE
 from genbench.training import train_gan, train_vae
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_vae_shapes_and_ranges():

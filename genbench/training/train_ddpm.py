@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
-import io
 import signal
 import sys
 import time
@@ -48,7 +46,7 @@ from torchvision.utils import make_grid
 from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
 from genbench.diffusion import DiffusionSchedule, ddim_sample, linear_schedule
-from genbench.io import atomic_path, atomic_write_text
+from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.unet import UNet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -178,14 +176,6 @@ def write_sample_grid(path: Path, model: UNet, schedule: DiffusionSchedule) -> N
         Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
 
 
-def write_log(path: Path, rows: list[dict[str, float]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
-
-
 def plot_curve(path: Path, rows: list[dict[str, float]]) -> None:
     """Mean training loss per ``LOG_EVERY`` steps against step (log scale)."""
     import matplotlib
@@ -235,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         save_checkpoint(checkpoint_path, model, ema, optimizer, step=step, log=rows, train_seconds=train_seconds,
                         window=window, hparams=hparams, config=config)
         if rows:
-            write_log(log_dir / "log.csv", rows)
+            atomic_write_csv(log_dir / "log.csv", rows)
             plot_curve(log_dir / "curve.png", rows)
 
     while step < args.steps and not stop_signal:

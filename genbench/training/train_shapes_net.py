@@ -20,8 +20,6 @@ the manifest with the test accuracy they reach (and that of the fp32 weights the
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import math
 import sys
 import time
@@ -34,7 +32,7 @@ from tqdm import tqdm
 
 from genbench.assets import load_bundled_weights, save_bundled_weights
 from genbench.data.shapes32 import CATEGORICAL_LABELS, shapes32
-from genbench.io import atomic_path, atomic_write_text
+from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.evaluator import HEADS, ShapesNet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,14 +97,6 @@ def train_epoch(model: ShapesNet, optimizer: torch.optim.Optimizer, scheduler: A
         seen += len(idx)
         bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
     return total / seen
-
-
-def write_log(path: Path, rows: list[dict[str, float]]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
 
 
 def plot_curves(path: Path, rows: list[dict[str, float]]) -> None:
@@ -180,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "scheduler": scheduler.state_dict(), "epoch": epoch, "log": rows,
                         "train_seconds": train_seconds, "hparams": hparams, "config": config}, tmp)
-        write_log(log_dir / "log.csv", rows)
+        atomic_write_csv(log_dir / "log.csv", rows)
         print(f"epoch {epoch}/{args.epochs}  loss {loss:.4f}  test acc "
               + "  ".join(f"{h} {a:.4%}" for h, a in accuracy.items()) + f"  [{train_seconds:.0f} s]",
               file=sys.stderr, flush=True)

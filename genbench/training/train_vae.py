@@ -37,9 +37,8 @@ import torch
 
 from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
-from genbench.io import atomic_path
+from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.vae import ConvVAE
-from genbench.training.train_shapes_net import write_log
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN = 50_000
@@ -212,7 +211,7 @@ class TrainLoop:
         row.update(monitor_fn(self.step) if monitor else {k: math.nan for k in monitor_fn(-1)})
         self.rows.append(row)
         self._sums = {}
-        write_log(self.log_dir / "log.csv", self.rows)
+        atomic_write_csv(self.log_dir / "log.csv", self.rows)
 
 
 def add_loop_args(p: argparse.ArgumentParser, log_every: int, sample_every: int) -> None:

@@ -12,7 +12,10 @@ NFE = ``steps`` for ``ddim_sample`` (a guided wrapper that runs two passes doubl
 Randomness: x_T (unless passed as ``noise``) and every fresh z are drawn on the CPU from
 ``generator`` (a CPU ``torch.Generator``; None uses torch's global RNG) in the order x_T,
 then one z per step that adds noise, and then moved to x's device, so a seed gives the same
-samples on every device. No noise is added at the last step.
+samples on every device. No noise is added at the last step. ``generator`` may also be a
+sequence of generators, one per sample (row): row i then draws its x_T and its z's from
+``generator[i]`` alone, so sample i does not depend on which batch it was drawn in (see
+``row_generators``).
 
 Clipping: with ``clip_x0 = c`` the prediction x̂0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t is clamped to
 [−c, c] (pixel data in [−1, 1]) and ε̂ is re-derived from the clamped x̂0, as improved-diffusion
@@ -24,18 +27,32 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from genbench.diffusion.schedule import DiffusionSchedule
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Randomness = torch.Generator | Sequence[torch.Generator] | None
 VARIANCES = ("beta", "beta_tilde")
+
+
+def row_generators(seed: int, start: int, n: int) -> list[torch.Generator]:
+    """One CPU generator per sample index start … start+n−1, seeded from (seed, index) through
+    numpy's ``SeedSequence`` (well-mixed, platform-independent), for per-sample randomness."""
+    if seed < 0 or start < 0:
+        raise ValueError(f"seed and start must be >= 0, got seed={seed}, start={start}")
+    gens = []
+    for i in range(start, start + n):
+        state = np.random.SeedSequence([seed, i]).generate_state(2, np.uint32)
+        gens.append(torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1])))
+    return gens
 
 
 @torch.inference_mode()
 def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: DiffusionSchedule, *,
-                variance: str = "beta", clip_x0: float | None = 1.0, generator: torch.Generator | None = None,
+                variance: str = "beta", clip_x0: float | None = 1.0, generator: Randomness = None,
                 noise: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
                 device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
     """Ancestral sampling, Algorithm 2 of Ho et al. 2020, over all T timesteps (NFE = T).
@@ -73,7 +90,7 @@ def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: DiffusionSc
 @torch.inference_mode()
 def ddim_sample(eps_model: EpsModel, shape: Sequence[int], schedule: DiffusionSchedule, *,
                 steps: int = 50, eta: float = 0.0, spacing: str = "uniform", sigma_hat: bool = False,
-                clip_x0: float | None = 1.0, generator: torch.Generator | None = None,
+                clip_x0: float | None = 1.0, generator: Randomness = None,
                 noise: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
                 device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
     """Generalised DDIM sampling (Song et al. 2021) over ``schedule.timesteps(steps, spacing)`` (NFE = steps).
@@ -132,14 +149,23 @@ def _batch_timestep(x: torch.Tensor, t: int) -> torch.Tensor:
     return torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
 
 
-def _standard_normal_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+def standard_normal(shape: Sequence[int], generator: Randomness, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """N(0, I) of ``shape`` on the CPU from one generator, or row by row from one generator per row."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return torch.randn(tuple(shape), generator=generator, dtype=dtype)
+    if len(generator) != shape[0]:
+        raise ValueError(f"{len(generator)} row generators for {shape[0]} rows")
+    return torch.stack([torch.randn(tuple(shape[1:]), generator=g, dtype=dtype) for g in generator])
 
 
-def _initial_noise(shape: Sequence[int], noise: torch.Tensor | None, generator: torch.Generator | None,
+def _standard_normal_like(x: torch.Tensor, generator: Randomness) -> torch.Tensor:
+    return standard_normal(x.shape, generator, x.dtype).to(x.device)
+
+
+def _initial_noise(shape: Sequence[int], noise: torch.Tensor | None, generator: Randomness,
                    dtype: torch.dtype, device: torch.device | str | None) -> torch.Tensor:
     if noise is None:
-        return torch.randn(tuple(shape), generator=generator, dtype=dtype).to("cpu" if device is None else device)
+        return standard_normal(shape, generator, dtype).to("cpu" if device is None else device)
     if tuple(noise.shape) != tuple(shape):
         raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(shape)}")
     return noise if device is None else noise.to(device)

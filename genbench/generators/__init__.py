@@ -1,6 +1,9 @@
-"""Generators: the protocol, user-supplied sample sources, and (later) the bundled models."""
+"""Generators: the protocol, user-supplied sample sources, and the bundled shapes32 models."""
 
 from genbench.generators.base import Generator, GeneratorMeta
 from genbench.generators.sources import CallableGenerator, FolderSamples, NpzSamples, load_generator
 
-__all__ = ["CallableGenerator", "FolderSamples", "Generator", "GeneratorMeta", "NpzSamples", "load_generator"]
+get_generator = load_generator  # the public name (DESIGN.md): gb.get_generator("ddim", steps=50, eta=0.0)
+
+__all__ = ["CallableGenerator", "FolderSamples", "Generator", "GeneratorMeta", "NpzSamples", "get_generator",
+           "load_generator"]

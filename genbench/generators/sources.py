@@ -114,8 +114,13 @@ def _as_generator(obj: Any, name: str, options: dict) -> Generator:
 
 
 def load_generator(spec: str, **options: Any) -> Generator:
-    """A generator from a spec: an .npz path, an image folder, ``module:callable``, or the name of
-    an entry point in ``genbench.generators``."""
+    """A generator from a spec: a bundled name (``vae``, ``gan``, ``ddpm``, ``ddim``; ``options`` go
+    to it, e.g. ``steps=50, eta=0.0``), an .npz path, an image folder, ``module:callable``, or the
+    name of an entry point in ``genbench.generators`` (a Generator class gets ``options``)."""
+    from genbench.generators.bundled import BUNDLED, get_bundled
+
+    if spec in BUNDLED:
+        return get_bundled(spec, **options)
     path = Path(spec)
     if path.suffix == ".npz" and path.is_file():
         return NpzSamples(path, options.get("key"))
@@ -126,5 +131,5 @@ def load_generator(spec: str, **options: Any) -> Generator:
         return _as_generator(plugins[spec].load(), spec, options)
     if ":" in spec:
         return _as_generator(_import_object(spec), spec, options)
-    raise ValueError(f"unknown generator {spec!r}: not an .npz file, an image folder, a module:callable, or a "
-                     f"plug-in name ({', '.join(sorted(plugins)) or 'none installed'})")
+    raise ValueError(f"unknown generator {spec!r}: not a bundled name ({', '.join(BUNDLED)}), an .npz file, an "
+                     f"image folder, a module:callable, or a plug-in name ({', '.join(sorted(plugins)) or 'none installed'})")

@@ -1,0 +1,167 @@
+"""The bundled shapes32 generators, assembled from networks (``genbench.nn``) and samplers
+(``genbench.diffusion``): ``vae``, ``gan``, ``ddpm`` and ``ddim`` (a sampler over the DDPM denoiser).
+
+Weights come from ``reference_models/`` (sha256 checked against the manifest on load). Every
+generator draws the randomness of sample i from its own CPU generator seeded with (seed, i)
+(``row_generators``), so sample i depends only on (seed, i): not on the batch size, the batch it
+falls in, the process that draws it, or the device (noise is drawn on the CPU and moved).
+Networks run in eval mode under ``torch.inference_mode`` in float32 on ``device`` (default: CUDA
+when present, else CPU). Outputs are uint8 NCHW RGB, 32×32; pixel values are rounded, not
+truncated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from genbench.assets import load_bundled_weights
+from genbench.diffusion import ddim_sample, ddpm_sample, linear_schedule, row_generators, standard_normal
+from genbench.diffusion.samplers import VARIANCES
+from genbench.diffusion.schedule import SPACINGS
+from genbench.generators.base import Generator, GeneratorMeta
+from genbench.images import to_uint8
+from genbench.nn.gan import Generator as GANNetwork
+from genbench.nn.unet import UNet
+from genbench.nn.vae import ConvVAE
+
+BUNDLED = ("vae", "gan", "ddpm", "ddim")
+WEIGHTS = {"vae": "vae", "gan": "gan-generator", "ddpm": "ddpm-unet", "ddim": "ddpm-unet"}
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _minus1_1_to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return to_uint8(((x.float() + 1) / 2).clamp_(0, 1).cpu())
+
+
+class _Bundled(Generator):
+    """Shared loading: manifest entry, network on ``device`` in eval mode."""
+
+    weights_name: str
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        self.device = torch.device(device) if device is not None else default_device()
+        self.state, self.entry = load_bundled_weights(self.weights_name)
+        self.config: dict[str, Any] = self.entry["config"]
+
+    def _finish(self, net: torch.nn.Module) -> torch.nn.Module:
+        net.load_state_dict(self.state)
+        del self.state
+        return net.to(self.device).eval().requires_grad_(False)
+
+    def weights_meta(self) -> dict[str, Any]:
+        return {"weights": self.entry["file"], "weights_sha256": self.entry["sha256"]}
+
+
+class VAEGenerator(_Bundled):
+    """z ~ N(0, I) (latent_dim) → decoder → Bernoulli means in [0, 1] → uint8. NFE 1."""
+
+    weights_name = WEIGHTS["vae"]
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        super().__init__(device)
+        self.net = self._finish(ConvVAE(self.config["latent_dim"], tuple(self.config["widths"])))
+        self.meta = GeneratorMeta("vae", nfe=1, parameters=_n_params(self.net.decoder) + _n_params(self.net.from_latent),
+                                  resolution=(32, 32), options=self.weights_meta())
+
+    @torch.inference_mode()
+    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
+        z = standard_normal((n, self.net.latent_dim), row_generators(seed, start, n)).to(self.device)
+        return to_uint8(self.net.decode(z).clamp_(0, 1).cpu())
+
+
+class GANGenerator(_Bundled):
+    """z ~ N(0, I) (z_dim) → EMA generator (eval mode: BatchNorm uses running statistics, so
+    samples do not depend on their batch) → [−1, 1] → uint8. NFE 1."""
+
+    weights_name = WEIGHTS["gan"]
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        super().__init__(device)
+        self.net = self._finish(GANNetwork(self.config["z_dim"], self.config["width"]))
+        self.meta = GeneratorMeta("gan", nfe=1, parameters=_n_params(self.net), resolution=(32, 32),
+                                  options=self.weights_meta())
+
+    @torch.inference_mode()
+    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
+        z = standard_normal((n, self.net.z_dim), row_generators(seed, start, n)).to(self.device)
+        return _minus1_1_to_uint8(self.net(z))
+
+
+class DiffusionGenerator(_Bundled):
+    """The DDPM ε-prediction U-Net driven by a sampler.
+
+    sampler "ddpm": ancestral sampling over all T = 1000 steps (``variance`` "beta" = σ² = β_t,
+    Ho et al.'s choice, or "beta_tilde"); NFE = 1000. sampler "ddim": ``steps`` timesteps with
+    ``spacing`` ("uniform", "trailing", "quadratic", "linspace"), stochasticity ``eta`` in [0, 1]
+    or ``sigma_hat=True`` (DDIM Table 1's σ̂ row); NFE = steps. x̂0 is clipped to [−1, 1] at every
+    step (``clip_x0``).
+    """
+
+    weights_name = WEIGHTS["ddpm"]
+
+    def __init__(self, sampler: str = "ddim", steps: int = 50, eta: float = 0.0, spacing: str = "uniform",
+                 sigma_hat: bool = False, variance: str = "beta", clip_x0: float | None = 1.0,
+                 device: str | torch.device | None = None, progress: bool = False) -> None:
+        if sampler not in ("ddpm", "ddim"):
+            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+        if spacing not in SPACINGS:
+            raise ValueError(f"unknown spacing {spacing!r}; allowed: {', '.join(SPACINGS)}")
+        if variance not in VARIANCES:
+            raise ValueError(f"unknown variance {variance!r}; allowed: {', '.join(VARIANCES)}")
+        if not 0 <= eta <= 1:
+            raise ValueError(f"eta must lie in [0, 1], got {eta}")
+        super().__init__(device)
+        cfg = self.config
+        self.schedule = linear_schedule(cfg["T"], cfg["beta_start"], cfg["beta_end"])
+        if sampler == "ddim" and not 1 <= steps <= self.schedule.T:
+            raise ValueError(f"steps must be in [1, {self.schedule.T}], got {steps}")
+        unet_keys = ("in_channels", "patch_size", "channels", "num_res_blocks", "attention_levels", "heads", "groups")
+        self.net = self._finish(UNet(**{k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in cfg.items() if k in unet_keys}))
+        self.sampler, self.steps, self.eta, self.spacing = sampler, steps, eta, spacing
+        self.sigma_hat, self.variance, self.clip_x0, self.progress = sigma_hat, variance, clip_x0, progress
+        if sampler == "ddpm":
+            name, nfe = "ddpm", self.schedule.T
+            options = {"sampler": "ddpm", "variance": variance}
+        else:
+            name, nfe = "ddim", steps
+            options = {"sampler": "ddim", "steps": steps, "eta": eta, "spacing": spacing, "sigma_hat": sigma_hat}
+        self.meta = GeneratorMeta(name, nfe=nfe, parameters=_n_params(self.net), resolution=(32, 32),
+                                  options={**options, "clip_x0": clip_x0, **self.weights_meta()})
+
+    def _eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.net(x, t)
+
+    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
+        shape, gens = (n, 3, 32, 32), row_generators(seed, start, n)
+        common = {"clip_x0": self.clip_x0, "generator": gens, "device": self.device, "progress": self.progress}
+        if self.sampler == "ddpm":
+            x = ddpm_sample(self._eps, shape, self.schedule, variance=self.variance, **common)
+        else:
+            x = ddim_sample(self._eps, shape, self.schedule, steps=self.steps, eta=self.eta, spacing=self.spacing,
+                            sigma_hat=self.sigma_hat, **common)
+        return _minus1_1_to_uint8(x)
+
+
+def get_bundled(name: str, **options: Any) -> Generator:
+    """A bundled generator by name: ``vae``, ``gan``, ``ddpm`` (options: variance, device) or ``ddim``
+    (options: steps, eta, spacing, sigma_hat, device)."""
+    if name == "vae":
+        return VAEGenerator(**options)
+    if name == "gan":
+        return GANGenerator(**options)
+    if name == "ddpm":
+        return DiffusionGenerator("ddpm", **options)
+    if name == "ddim":
+        return DiffusionGenerator("ddim", **options)
+    raise ValueError(f"unknown bundled generator {name!r}; bundled: {', '.join(BUNDLED)}")

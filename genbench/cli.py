@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from genbench import __version__
+from genbench.harness import distributed
 
 
 def _cmd_selfcheck(args: argparse.Namespace) -> int:
@@ -27,19 +29,21 @@ def _cmd_extractors(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from genbench.data.shapes32 import SPLIT_SIZES, shapes32
+    from genbench.data.sources import image_source
     from genbench.reference import compute_reference, save_reference
     from genbench.registry import get_extractor
 
-    if args.source != "shapes32":
-        raise ValueError(f"unknown source {args.source!r}; this version computes statistics for: shapes32")
-    n = SPLIT_SIZES[args.split] if args.n is None else args.n
+    source = image_source(args.source, args.split)
+    n = source.n if args.n is None else args.n
+    if not 1 <= n <= source.n:
+        raise ValueError(f"{source.name} has {source.n} images; --n must be in [1, {source.n}], got {n}")
     out_dir = None if args.out_dir is None else Path(args.out_dir)
+    if out_dir is None and source.name != "shapes32":
+        raise ValueError("--out-dir is required for sources other than shapes32 (the bundled folder holds shapes32)")
     for name in args.extractor or ["shapes-net", "shapes-clip"]:
         ext = get_extractor(name)
-        ref = compute_reference(lambda start, k: shapes32(args.split, start, k).images, n, ext, "shapes32",
-                                args.split, sample_n=args.sample_n, batch_size=args.batch_size,
-                                progress=not args.quiet)
+        ref = compute_reference(source.fetch, n, ext, source.name, args.split, sample_n=min(args.sample_n, n),
+                                batch_size=args.batch_size, progress=not args.quiet)
         for path in save_reference(ref, out_dir):
             print(path)
     return 0
@@ -70,8 +74,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from genbench.reports.results import render, write_results
 
     gen = load_generator(args.generator)
-    record = evaluate(gen, _eval_config(args), progress=not args.quiet)
-    if gen.meta.nfe:  # stored samples have no sampling cost to time
+    record = evaluate(gen, _eval_config(args), progress=not args.quiet)  # every rank: its shard, then all metrics
+    distributed.barrier()  # the other ranks are idle from here: they do not compete with the timing
+    if not distributed.is_main():  # under torchrun, rank 0 alone times, prints and writes
+        return 0
+    if gen.meta.nfe:  # stored samples have no sampling cost to time; timed on rank 0 only
         record["throughput"] = measure_throughput(gen, batch_size=min(args.batch_size, args.n))
     provenance = record.pop("provenance")
     results = {"models": {gen.meta.name: record}, "provenance": provenance}
@@ -89,9 +96,113 @@ def _eval_config(args: argparse.Namespace):
                       resamples=args.resamples)
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from genbench.harness.presets import get_preset
+    from genbench.harness.suite import run_suite
+    from genbench.reports.results import render
+    from genbench.reports.trilemma import trilemma_markdown, trilemma_text
+
+    preset = get_preset(args.preset)
+    if args.models:
+        preset = preset.with_models(args.models.split(","))
+    if args.n is not None or args.seed is not None:
+        preset = dataclasses.replace(preset, n=preset.n if args.n is None else args.n,
+                                     seed=preset.seed if args.seed is None else args.seed)
+    name = args.name or f"{preset.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    out = Path(args.out) if args.out else Path("reports") / name
+    results = run_suite(preset, out, device=args.device, progress=not args.quiet,
+                        log=(lambda *a, **k: None) if args.quiet else print)
+    if not _is_main():
+        return 0
+    if args.format == "table":
+        print(trilemma_text(results))
+    elif args.format == "md":
+        print(trilemma_markdown(results))
+    else:
+        print(render(results, args.format))
+    print(f"report: {out / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from genbench.harness.sweep import SweepConfig, run_sweep, sweep_markdown
+
+    cfg = SweepConfig(steps=tuple(_int_list(args.steps, "--steps")), etas=tuple(_float_list(args.eta, "--eta")),
+                      sigma_hat=not args.no_sigma_hat, spacing=args.spacing, n=args.n, seed=args.seed,
+                      batch_size=args.batch_size, resamples=args.resamples)
+    out = Path(args.out) if args.out else None
+    df = run_sweep(cfg, out, device=args.device, progress=not args.quiet,
+                   log=(lambda *a, **k: None) if args.quiet else print)
+    if not _is_main():
+        return 0
+    if args.format == "json":
+        print(df.to_json(orient="records", indent=2))
+    elif args.format == "csv":
+        print(df.to_csv(index=False), end="")
+    elif args.format == "md":
+        print(sweep_markdown(df, cfg))
+    else:
+        print(sweep_markdown(df, cfg).replace("![FID against time per image](sweep.png)", "").strip())
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from genbench.reports.leaderboard import leaderboard, load_models
+
+    models, warnings = load_models(args.results)
+    for warning in warnings:
+        print(f"genbench: warning: {warning}", file=sys.stderr)
+    board = leaderboard(models, args.metric)
+    print(_render_frame(board, args.format))
+    print(f'"=" marks a tie: its {args.metric} interval overlaps the one of the model ranked above it',
+          file=sys.stderr)
+    return 0
+
+
+def _render_frame(df, fmt: str) -> str:
+    from genbench.reports.tables import markdown_table
+
+    if fmt == "json":
+        return df.reset_index().to_json(orient="records", indent=2)
+    if fmt == "csv":
+        return df.to_csv().rstrip("\n")
+    if fmt == "md":
+        return markdown_table(df, ".4g")
+    return df.to_string(float_format=lambda v: f"{v:.4g}")
+
+
+def _int_list(text: str, flag: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated integers, got {text!r}") from None
+
+
+def _float_list(text: str, flag: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+
+
+def _is_main() -> bool:
+    try:
+        from genbench.harness.distributed import is_main
+    except ImportError:
+        return True
+    return is_main()
+
+
 def _cmd_baseline(args: argparse.Namespace) -> int:
+    from genbench.generators.sources import load_generator
+    from genbench.harness.runner import evaluate
     from genbench.testing import record_baseline
 
+    if not distributed.is_main():  # the same evaluation (its collectives), without writing the file
+        evaluate(load_generator(args.generator), _eval_config(args), progress=False)
+        return 0
     record_baseline(args.generator, args.output, _eval_config(args), progress=not args.quiet)
     print(args.output)
     return 0
@@ -114,11 +225,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbench", description="Evaluate and benchmark image generative models.")
     parser.add_argument("--version", action="version", version=f"genbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="evaluate the bundled generators and write the trilemma report (the main job)")
+    p.add_argument("--preset", default="default", help="smoke | default | large | paper (see README)")
+    p.add_argument("--models", default=None, help="comma-separated subset of the preset's models, e.g. vae,gan")
+    p.add_argument("--n", type=int, default=None, help="samples per model (default: the preset's)")
+    p.add_argument("--seed", type=int, default=None, help="sampling seed (default: the preset's, 0)")
+    p.add_argument("--name", default=None, help="run name: the report goes to reports/<name>/ (default: preset-time)")
+    p.add_argument("--out", default=None, help="report folder (overrides --name)")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
+    p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
+    p.add_argument("--quiet", action="store_true", help="no progress bars or log lines on stderr")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("sweep", help="step-versus-quality sweep of a bundled sampler (DDIM Table 1)")
+    p.add_argument("sampler", choices=["ddim"], help="the sampler to sweep (ddim, over the DDPM denoiser)")
+    p.add_argument("--steps", default="10,20,50,100,1000", help="comma-separated numbers of steps S")
+    p.add_argument("--eta", default="0,0.2,0.5,1", help="comma-separated η values in [0, 1]")
+    p.add_argument("--no-sigma-hat", action="store_true", help="leave out the σ̂ (larger-variance DDPM) row")
+    p.add_argument("--spacing", default="uniform", choices=["uniform", "trailing", "quadratic", "linspace"])
+    p.add_argument("--n", type=int, default=500, help="samples per cell")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=125)
+    p.add_argument("--resamples", type=int, default=20, help="half-sampling resamples for the FID intervals")
+    p.add_argument("--out", default=None, help="folder for sweep.json / .csv / .md / .png")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
+    p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_sweep)
+    p = sub.add_parser("compare", help="a leaderboard from results.json files; differences inside the intervals are ties")
+    p.add_argument("results", nargs="+", help="results.json files (from run, eval or baseline)")
+    p.add_argument("--metric", default="fid", help="rank by this metric (default fid)")
+    p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
+    p.set_defaults(func=_cmd_compare)
     p = sub.add_parser("selfcheck", help="compute every metric on closed-form cases and verify the answers")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_selfcheck)
     p = sub.add_parser("stats", help="compute reference statistics (FeatureStats, feature sample, provenance)")
-    p.add_argument("source", help="dataset: shapes32")
+    p.add_argument("source", help="shapes32, a folder of images (flat or class subfolders), or a torchvision "
+                                  "dataset root (CIFAR-10/100, MNIST; not downloaded)")
     p.add_argument("--split", default="train", choices=["train", "test"])
     p.add_argument("--n", type=int, default=None, help="images (default: the split's nominal size)")
     p.add_argument("--extractor", action="append", default=None,
@@ -167,14 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        print(f"genbench: error: {exc}", file=sys.stderr)
-        return 2
+    # under torchrun (WORLD_SIZE > 1): join the process group (nccl for a CUDA device, else gloo), leave it at the end
+    with distributed.session(getattr(args, "device", None)):
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            print(f"genbench: error: {exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

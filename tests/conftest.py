@@ -16,16 +16,22 @@ def one_thread():
 @pytest.fixture
 def random_bundled_assets(tmp_path, monkeypatch):
     """A GENBENCH_ASSETS root whose reference_models hold small randomly initialised vae,
-    gan-generator and ddpm-unet weights (saved and sha256-recorded the bundled way), with the real
-    reference_stats linked in: the bundled generators' code paths without trained weights."""
+    gan-generator, ddpm-unet, ldm-autoencoder and ldm-unet weights (saved and sha256-recorded the
+    bundled way) beside copies of the real evaluator weights, with the real reference_stats linked
+    in: the bundled generators' code paths without trained weights."""
     from genbench import assets
     from genbench.nn.gan import Generator as GANNetwork
     from genbench.nn.unet import UNet
     from genbench.nn.vae import ConvVAE
 
-    real_stats = assets.stats_dir()
+    import shutil
+
+    real_stats, real_models = assets.stats_dir(), assets.models_dir()
     monkeypatch.setenv("GENBENCH_ASSETS", str(tmp_path))
     (tmp_path / "reference_stats").symlink_to(real_stats)
+    (tmp_path / "reference_models").mkdir()
+    for name in ("manifest.json", "shapes-net.safetensors", "shapes-clip.safetensors"):  # the evaluators stay real
+        shutil.copy(real_models / name, tmp_path / "reference_models" / name)
     torch.manual_seed(0)
     unet_cfg = {"in_channels": 3, "patch_size": 2, "channels": [16, 16, 16, 32], "num_res_blocks": 1,
                 "attention_levels": [3], "heads": 2, "groups": 8}
@@ -39,4 +45,30 @@ def random_bundled_assets(tmp_path, monkeypatch):
                                 "widths": [8, 8, 16]}, command="test", fp16=True)
     gan = GANNetwork(z_dim=16, width=8).eval()
     assets.save_bundled_weights("gan-generator", gan.state_dict(), {"z_dim": 16, "width": 8}, command="test")
+    _save_random_ldm(assets)
     return tmp_path
+
+
+def _save_random_ldm(assets) -> None:
+    """Small random ``ldm-autoencoder`` and ``ldm-unet`` (text encoder + conditioned U-Net) weights,
+    the latter recording the former's sha256 as the generator requires."""
+    from genbench.generators.ldm import build_denoiser
+    from genbench.nn.autoencoder import KLAutoencoder
+
+    ae_cfg = {"architecture": "KLAutoencoder", "in_channels": 3, "latent_channels": 4, "channels": [8, 8, 8],
+              "num_res_blocks": 1, "groups": 4, "downsample": 4, "scale_factor": 2.0}
+    ae_entry = assets.save_bundled_weights("ldm-autoencoder", KLAutoencoder.from_config(ae_cfg).state_dict(), ae_cfg,
+                                           command="test", fp16=True)
+    unet_cfg = {"in_channels": 4, "patch_size": 1, "channels": [16, 16], "num_res_blocks": 1,
+                "attention_levels": [1], "heads": 4, "groups": 8}
+    text_cfg = {"width": 16, "layers": 1, "heads": 4, "context_length": 12}
+    denoiser = build_denoiser(unet_cfg, text_cfg)
+    for p in [*denoiser["unet"].out.parameters(), *denoiser["unet"].context_emb.parameters()]:
+        torch.nn.init.normal_(p, std=0.05)  # the real init zeroes these: random values make samples vary
+    for module in denoiser["unet"].modules():
+        if type(module).__name__ == "CrossAttention":
+            torch.nn.init.normal_(module.proj.weight, std=0.05)
+    assets.save_bundled_weights("ldm-unet", denoiser.state_dict(), {
+        "architecture": "LDM", "unet": unet_cfg, "text_encoder": text_cfg, "T": 1000, "beta_start": 1e-4,
+        "beta_end": 0.02, "schedule": "linear", "null_caption": "", "autoencoder": "ldm-autoencoder",
+        "autoencoder_sha256": ae_entry["sha256"], "scale_factor": 2.0}, command="test", fp16=False)

@@ -1,5 +1,6 @@
 """The bundled shapes32 generators, assembled from networks (``genbench.nn``) and samplers
-(``genbench.diffusion``): ``vae``, ``gan``, ``ddpm`` and ``ddim`` (a sampler over the DDPM denoiser).
+(``genbench.diffusion``): ``vae``, ``gan``, ``ddpm`` and ``ddim`` (a sampler over the DDPM denoiser);
+``ldm`` (caption-conditioned latent diffusion) lives in ``genbench.generators.ldm``.
 
 Weights come from ``reference_models/`` (sha256 checked against the manifest on load). Every
 generator draws the randomness of sample i from its own CPU generator seeded with (seed, i)
@@ -26,8 +27,8 @@ from genbench.nn.gan import Generator as GANNetwork
 from genbench.nn.unet import UNet
 from genbench.nn.vae import ConvVAE
 
-BUNDLED = ("vae", "gan", "ddpm", "ddim")
-WEIGHTS = {"vae": "vae", "gan": "gan-generator", "ddpm": "ddpm-unet", "ddim": "ddpm-unet"}
+BUNDLED = ("vae", "gan", "ddpm", "ddim", "ldm")
+WEIGHTS = {"vae": "vae", "gan": "gan-generator", "ddpm": "ddpm-unet", "ddim": "ddpm-unet", "ldm": "ldm-unet"}
 
 
 def default_device() -> torch.device:
@@ -154,8 +155,9 @@ class DiffusionGenerator(_Bundled):
 
 
 def get_bundled(name: str, **options: Any) -> Generator:
-    """A bundled generator by name: ``vae``, ``gan``, ``ddpm`` (options: variance, device) or ``ddim``
-    (options: steps, eta, spacing, sigma_hat, device)."""
+    """A bundled generator by name: ``vae``, ``gan``, ``ddpm`` (options: variance, device), ``ddim``
+    (options: steps, eta, spacing, sigma_hat, device) or ``ldm`` (options: steps, eta, guidance,
+    sampler, captions, device; see ``genbench.generators.ldm``)."""
     if name == "vae":
         return VAEGenerator(**options)
     if name == "gan":
@@ -164,4 +166,8 @@ def get_bundled(name: str, **options: Any) -> Generator:
         return DiffusionGenerator("ddpm", **options)
     if name == "ddim":
         return DiffusionGenerator("ddim", **options)
+    if name == "ldm":
+        from genbench.generators.ldm import LDMGenerator  # lazy: builds on this module
+
+        return LDMGenerator(**options)
     raise ValueError(f"unknown bundled generator {name!r}; bundled: {', '.join(BUNDLED)}")

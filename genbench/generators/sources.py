@@ -18,13 +18,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
+from genbench.data.sources import folder_source
 from genbench.generators.base import Generator, GeneratorMeta
 from genbench.images import to_uint8, validate_images
 
 GENERATOR_GROUP = "genbench.generators"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 class _StoredSamples(Generator):
@@ -60,19 +59,19 @@ class NpzSamples(_StoredSamples):
         super().__init__(torch.from_numpy(np.ascontiguousarray(arr)), f"npz:{path.name}")
 
 
-class FolderSamples(_StoredSamples):
-    """Image files of one size in a folder (sorted by name), loaded as RGB uint8."""
+class FolderSamples(Generator):
+    """Image files of one size in a folder (sorted by name; or class subfolders, ImageFolder
+    layout), read lazily batch by batch as RGB uint8 (``genbench.data.sources.folder_source``)."""
 
     def __init__(self, path: str | Path) -> None:
-        path = Path(path)
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {path}")
-        arrays = [np.asarray(Image.open(p).convert("RGB")).transpose(2, 0, 1) for p in files]
-        sizes = {a.shape for a in arrays}
-        if len(sizes) > 1:
-            raise ValueError(f"images in {path} have different sizes {sorted(sizes)}; resize them to one size first")
-        super().__init__(torch.from_numpy(np.stack(arrays)), f"folder:{path.name}")
+        self.source = folder_source(Path(path))
+        first = self.source.fetch(0, 1)
+        self.meta = GeneratorMeta(name=self.source.name, resolution=tuple(first.shape[-2:]))
+
+    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
+        if start < 0 or start + n > self.source.n:
+            raise ValueError(f"{self.meta.name} holds {self.source.n} images; asked for [{start}, {start + n})")
+        return self.source.fetch(start, n)
 
 
 class CallableGenerator(Generator):

@@ -7,6 +7,14 @@ precision/recall/density/coverage, IS, mode coverage and the bootstrap intervals
 Every metric is reported as ``{"value", "ci", "n", ...}``: ``ci`` is a 95% half-sampling interval
 over the generated samples (``bootstrap_ci(method="subsample")``; the reference is held fixed),
 with ``resamples`` and seed recorded. KID's value is the mean over ``kid_subsets`` subsets, its ``std`` their std.
+
+Distributed (``torchrun``, see ``genbench.harness.distributed``): rank r samples and extracts only
+its contiguous shard ``shard_range(n, r, world)`` of the sample indices; the FeatureStats are
+summed with ``all_reduce``, and the per-sample features, shape probabilities, predicted cells,
+confidence flags and SSIM images are gathered in sample order. Every rank then computes the
+metrics from the same inputs as a single process would (deterministic, so all ranks agree):
+the results equal single-process results, FID up to float64 summation order. Progress bars
+show on rank 0 only.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from genbench.features.base import FeatureExtractor
 from genbench.generators.base import Generator
+from genbench.harness import distributed
 from genbench.images import validate_images
 from genbench.metrics.bootstrap import bootstrap_ci, bootstrap_many
 from genbench.metrics.frechet import FrechetReference
@@ -57,35 +67,77 @@ def _metric(value: float, res=None, n: int = 0, **extra) -> dict:
     return out
 
 
-def evaluate(generator: Generator, config: EvalConfig | None = None, progress: bool = True) -> dict:
-    """Metrics of ``generator`` against the reference statistics named in ``config``."""
-    cfg = config or EvalConfig()
-    if cfg.n < 10:
-        raise ValueError(f"n must be >= 10 for the metrics to mean anything, got {cfg.n}")
-    ext = get_extractor(cfg.extractor)
-    ref = load_reference(cfg.dataset, cfg.split, cfg.extractor, expect=ext.provenance())
-    stats = FeatureStats(ext.feature_dim, ext.provenance(), keep_rows=False)
-    feats, probs, cells, confident, ssim_images = [], [], [], [], []
-    for batch in tqdm(generator.batches(cfg.n, cfg.seed, cfg.batch_size), total=-(-cfg.n // cfg.batch_size),
-                      desc=f"{generator.meta.name}: sample + extract", disable=not progress, unit="batch"):
+@dataclass
+class _Samples:
+    """Per-sample outputs in sample order: ``features`` (n, d) float32, shape ``probs`` (n, k),
+    predicted ``cells`` (n,) and ``confident`` flags (n,) float64 (None without a classifier), and
+    ``ssim_images``, the first min(n, 2·ssim_pairs) images (uint8 NCHW)."""
+
+    features: np.ndarray
+    probs: np.ndarray | None
+    cells: np.ndarray | None
+    confident: np.ndarray | None
+    ssim_images: torch.Tensor
+
+
+def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalConfig, shard: range, stats: FeatureStats,
+                        progress: bool) -> dict[str, list[torch.Tensor]]:
+    """Sample indices ``shard`` in batches, run the extractor once per batch and stream the features
+    into ``stats``; return this shard's per-sample outputs as lists of per-batch tensors."""
+    parts: dict[str, list[torch.Tensor]] = {"features": [], "probs": [], "cells": [], "confident": [], "ssim": []}
+    ssim_end = min(cfg.n, 2 * cfg.ssim_pairs)  # SSIM pairs come from samples [0, ssim_end)
+    lo = shard.start
+    for batch in tqdm(generator.batches(len(shard), cfg.seed, cfg.batch_size, start=shard.start),
+                      total=-(-len(shard) // cfg.batch_size), desc=f"{generator.meta.name}: sample + extract",
+                      disable=not progress, unit="batch"):
         batch = validate_images(batch, name=generator.meta.name)
         if hasattr(ext, "extract_all"):
             out, pred = ext.extract_all(batch)
-            cells.append(pred["cell"])
-            confident.append(pred["shape_conf"] >= cfg.confidence_threshold)
+            parts["cells"].append(pred["cell"])
+            parts["confident"].append(pred["shape_conf"] >= cfg.confidence_threshold)
         else:
             out = ext.extract(batch)
         stats.update(out.features)
-        feats.append(out.features)
+        parts["features"].append(out.features)
         if out.probs is not None:
-            probs.append(out.probs)
-        if sum(len(b) for b in ssim_images) < 2 * cfg.ssim_pairs:
-            ssim_images.append(batch)
-    fake = torch.cat(feats).numpy()
-    p = torch.cat(probs).numpy() if probs else None
-    c = torch.cat(cells).numpy() if cells else None
-    conf = torch.cat(confident).double().numpy() if confident else None
-    frechet, prdc = FrechetReference.from_stats(ref.stats), PRDCReference(ref.sample)
+            parts["probs"].append(out.probs)
+        if lo < ssim_end:
+            parts["ssim"].append(batch[:ssim_end - lo])
+        lo += len(batch)
+    return parts
+
+
+def _gather_samples(parts: dict[str, list[torch.Tensor]]) -> _Samples:
+    """Every rank's per-sample outputs, concatenated in sample order (a no-op in one process)."""
+    def gathered(key: str) -> torch.Tensor | None:
+        return distributed.gather_rows(torch.cat(parts[key]) if parts[key] else None)
+
+    feats, probs, cells, conf, images = (gathered(k) for k in ("features", "probs", "cells", "confident", "ssim"))
+    return _Samples(features=feats.numpy(), probs=None if probs is None else probs.numpy(),
+                    cells=None if cells is None else cells.numpy(),
+                    confident=None if conf is None else conf.double().numpy(),
+                    ssim_images=images if images is not None else torch.empty(0, dtype=torch.uint8))
+
+
+def evaluate(generator: Generator, config: EvalConfig | None = None, progress: bool = True) -> dict:
+    """Metrics of ``generator`` against the reference statistics named in ``config``.
+
+    Under torchrun every rank calls this with the same arguments and gets the same record (see
+    the module docstring); ``provenance["world_size"]`` records the number of processes.
+    """
+    cfg = config or EvalConfig()
+    if cfg.n < 10:
+        raise ValueError(f"n must be >= 10 for the metrics to mean anything, got {cfg.n}")
+    progress = progress and distributed.is_main()
+    ext = get_extractor(cfg.extractor)
+    ref = load_reference(cfg.dataset, cfg.split, cfg.extractor, expect=ext.provenance())
+    stats = FeatureStats(ext.feature_dim, ext.provenance(), keep_rows=False)
+    shard = distributed.shard_range(cfg.n, distributed.rank(), distributed.world_size())
+    parts = _sample_and_extract(generator, ext, cfg, shard, stats, progress)
+    distributed.all_reduce_stats(stats)
+    samples = _gather_samples(parts)
+    fake, p, c, conf = samples.features, samples.probs, samples.cells, samples.confident
+    frechet, prdc = FrechetReference.from_stats(ref.stats), PRDCReference.cached(ref.sample)
 
     def sample_metrics(rows: np.ndarray, kid_subsets: int) -> dict[str, float]:
         f = fake[rows]
@@ -111,7 +163,7 @@ def evaluate(generator: Generator, config: EvalConfig | None = None, progress: b
         metrics["is"]["std"] = inception_score(p)[1]
     if c is not None:
         metrics["recognisable"]["threshold"] = cfg.confidence_threshold
-    pairs = torch.cat(ssim_images)[: 2 * cfg.ssim_pairs]
+    pairs = samples.ssim_images
     half = len(pairs) // 2
     if half >= 2:
         per_pair = ssim(pairs[:half], pairs[half:2 * half]).numpy()
@@ -119,7 +171,7 @@ def evaluate(generator: Generator, config: EvalConfig | None = None, progress: b
                                                                           seed=cfg.seed), half)
     return {"metrics": metrics, "meta": generator.meta.to_dict(),
             "provenance": {"config": asdict(cfg), **ext.provenance(), "reference": ref.provenance,
-                           **versions()}}
+                           "world_size": distributed.world_size(), **versions()}}
 
 
 def _moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,15 @@
 """Sampling throughput, measured apart from metric work.
 
-Protocol: ``warmup`` untimed calls, then ``repeats`` timed calls of ``sample_range`` on one fixed
-batch under ``torch.inference_mode``, with CUDA synchronised before and after each call when
-the generator runs there; the median is reported. Peak memory is CUDA's max allocated bytes on
-GPU, else the process's peak resident set size (which includes everything loaded before).
+Two protocols, both under ``torch.inference_mode`` with CUDA synchronised before and after each
+timed call when the generator runs there, reporting the median:
+
+- ``measure_throughput``: ``warmup`` untimed calls, then ``repeats`` timed calls of
+  ``sample_range`` on one fixed batch.
+- ``TimedGenerator``: the same timing around the sampling calls an evaluation makes anyway
+  (the first call is the warm-up), for generators too slow to sample twice.
+
+Peak memory is CUDA's max allocated bytes on GPU, else the process's peak resident set size
+(which includes everything loaded before).
 """
 
 from __future__ import annotations
@@ -41,10 +47,64 @@ def measure_throughput(generator: Generator, batch_size: int = 64, repeats: int 
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     median = statistics.median(times)
-    if device.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
-    else:  # ru_maxrss is KiB on Linux, bytes on macOS
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    peak_mb = _peak_memory_mb(device)
     return {"images_per_s": batch_size / median, "ms_per_image": 1000 * median / batch_size,
             "nfe": generator.meta.nfe, "batch_size": batch_size, "repeats": repeats, "warmup": warmup,
             "peak_memory_mb": peak_mb, "device": str(device)}
+
+
+class TimedGenerator(Generator):
+    """Wraps a generator and times each ``sample_range`` call, so throughput comes from the
+    evaluation's own sampling at no extra cost and apart from metric work.
+
+    Each call runs under ``torch.inference_mode`` with the device synchronised before and after;
+    the result is cloned out of inference mode (uint8, cheap) so metric code may use it freely.
+    ``throughput()`` reports the median over calls of the full batch size, leaving out the first
+    call as warm-up when there are at least two. ``first`` holds samples 0 … keep_first−1 when the
+    calls produce them (for sample grids)."""
+
+    def __init__(self, inner: Generator, keep_first: int = 0) -> None:
+        self.inner, self.meta = inner, inner.meta
+        self.device = torch.device(getattr(inner, "device", "cpu"))
+        self.calls: list[tuple[int, float]] = []  # (batch size, seconds)
+        self.keep_first, self._kept = keep_first, []
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
+        with torch.inference_mode():
+            _sync(self.device)
+            t0 = time.perf_counter()
+            images = self.inner.sample_range(seed, start, n)
+            _sync(self.device)
+            self.calls.append((n, time.perf_counter() - t0))
+        images = images.clone()
+        have = sum(len(b) for b in self._kept)
+        if start <= have < self.keep_first:
+            self._kept.append(images[have - start:self.keep_first - start])
+        return images
+
+    @property
+    def first(self) -> torch.Tensor | None:
+        """Samples 0 … keep_first−1 (fewer if fewer were drawn), or None."""
+        return torch.cat(self._kept) if self._kept else None
+
+    def throughput(self) -> dict:
+        """Same keys as ``measure_throughput`` (``repeats`` = timed calls, ``warmup`` = 0 or 1)."""
+        if not self.calls:
+            raise ValueError(f"{self.meta.name}: nothing was sampled, so nothing was timed")
+        batch = max(n for n, _ in self.calls)
+        full = [s for n, s in self.calls if n == batch]
+        warmup = 1 if len(full) >= 2 else 0
+        median = statistics.median(full[warmup:])
+        return {"images_per_s": batch / median, "ms_per_image": 1000 * median / batch, "nfe": self.meta.nfe,
+                "batch_size": batch, "repeats": len(full) - warmup, "warmup": warmup,
+                "peak_memory_mb": _peak_memory_mb(self.device), "device": str(self.device),
+                "method": "median over the evaluation's own sampling calls"}
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # ru_maxrss is KiB on Linux, bytes on macOS
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)

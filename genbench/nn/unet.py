@@ -24,8 +24,14 @@ Cost of the default config on 32×32×3: 3.20 M parameters, 0.143 GFLOP per imag
 layers and attention matmuls; normalisations and activations not counted; the budget of 0.15 is
 pinned in ``tests/test_unet.py``), about 1.7 ms per image per forward at batch 256 on one CPU thread.
 
-TODO (latent diffusion): a ``context`` (n, L, d) input for text conditioning, consumed by
-cross-attention layers after the self-attention ones; not needed by the unconditional DDPM.
+Conditioning (latent diffusion; only with ``context_dim`` set): ``forward(x, t, context)`` takes a
+context sequence (n, L, context_dim), e.g. a text encoder's per-token outputs. It enters twice:
+(1) its mean over the L positions → Linear → added to the time embedding (global conditioning,
+reaching every ResBlock); (2) a cross-attention layer (queries from the H·W positions, keys and
+values from the context; pre-GroupNorm, zero-initialised output, residual) after every
+self-attention layer, the middle one included. With ``context_dim=None`` (the default, the pixel
+DDPM) none of these modules exist: state-dict keys, parameter shapes, the RNG draws of
+initialisation and the outputs are those of the unconditional network.
 """
 
 from __future__ import annotations
@@ -88,19 +94,46 @@ class SelfAttention(nn.Module):
         return x + self.proj(out.transpose(-1, -2).reshape(n, c, h, w))
 
 
+class CrossAttention(nn.Module):
+    """Multi-head attention from the H·W positions (queries) to a context (n, L, context_dim) (keys,
+    values); pre-GroupNorm on the queries, zero-initialised output, residual."""
+
+    def __init__(self, ch: int, context_dim: int, heads: int, groups: int) -> None:
+        super().__init__()
+        if ch % heads:
+            raise ValueError(f"{ch} channels do not split into {heads} heads")
+        self.heads = heads
+        self.norm = nn.GroupNorm(groups, ch)
+        self.q = nn.Conv2d(ch, ch, 1)
+        self.kv = nn.Linear(context_dim, 2 * ch)
+        self.proj = nn.Conv2d(ch, ch, 1)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q = self.q(self.norm(x)).reshape(n, self.heads, c // self.heads, h * w).transpose(-1, -2)
+        k, v = self.kv(context).reshape(n, -1, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v)  # (n, heads, h·w, c/heads)
+        return x + self.proj(out.transpose(-1, -2).reshape(n, c, h, w))
+
+
 class UNet(nn.Module):
     """ε-prediction U-Net; ``forward(x, t) -> ε̂`` (see the module docstring for conventions).
 
     channels: width per level (level 0 at H/p; the default runs at 16, 8, 4, 2 for 32×32 input);
     num_res_blocks: encoder blocks per level (the decoder has one more); attention_levels: levels
     with self-attention after each block (the middle always has one); heads: attention heads;
-    groups: GroupNorm groups (must divide every block's input and output width).
+    groups: GroupNorm groups (must divide every block's input and output width); context_dim: width
+    of the conditioning context (None: unconditional; see the module docstring).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int | None = None, patch_size: int = 2,
                  channels: tuple[int, ...] = (32, 64, 64, 128), num_res_blocks: int = 1,
-                 attention_levels: tuple[int, ...] = (2, 3), heads: int = 4, groups: int = 16) -> None:
+                 attention_levels: tuple[int, ...] = (2, 3), heads: int = 4, groups: int = 16,
+                 context_dim: int | None = None) -> None:
         super().__init__()
+        self.context_dim = context_dim
         out_channels = in_channels if out_channels is None else out_channels
         self.patch_size, self.levels = patch_size, len(channels)
         emb_dim = 4 * channels[0]
@@ -114,19 +147,21 @@ class UNet(nn.Module):
         skips, ch = [channels[0]], channels[0]
         for level, width in enumerate(channels):
             for _ in range(num_res_blocks):
-                self.down.append(self._block(ch, width, emb_dim, groups, heads, level in attention_levels))
+                self.down.append(self._block(ch, width, emb_dim, groups, heads, level in attention_levels,
+                                             context_dim))
                 ch = width
                 skips.append(ch)
             if level != lowest:
                 self.down.append(nn.Conv2d(ch, ch, 3, stride=2, padding=1))
                 skips.append(ch)
         self.mid = nn.ModuleList([ResBlock(ch, ch, emb_dim, groups), SelfAttention(ch, heads, groups),
-                                  ResBlock(ch, ch, emb_dim, groups)])
+                                  *self._cross(ch, context_dim, heads, groups), ResBlock(ch, ch, emb_dim, groups)])
         self.up = nn.ModuleList()
         for level in reversed(range(len(channels))):
             for _ in range(num_res_blocks + 1):
                 attention = level in attention_levels
-                self.up.append(self._block(ch + skips.pop(), channels[level], emb_dim, groups, heads, attention))
+                self.up.append(self._block(ch + skips.pop(), channels[level], emb_dim, groups, heads, attention,
+                                           context_dim))
                 ch = channels[level]
             if level != 0:
                 self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
@@ -136,34 +171,56 @@ class UNet(nn.Module):
                                  nn.PixelShuffle(patch_size))
         nn.init.zeros_(self.out[2].weight)
         nn.init.zeros_(self.out[2].bias)
+        if context_dim is not None:  # created last: the unconditional modules above draw the same init
+            self.context_emb = nn.Linear(context_dim, emb_dim)
 
     @staticmethod
-    def _block(in_ch: int, out_ch: int, emb_dim: int, groups: int, heads: int, attention: bool) -> nn.ModuleList:
-        layers = [ResBlock(in_ch, out_ch, emb_dim, groups)]
-        return nn.ModuleList(layers + ([SelfAttention(out_ch, heads, groups)] if attention else []))
+    def _cross(ch: int, context_dim: int | None, heads: int, groups: int) -> list[nn.Module]:
+        return [] if context_dim is None else [CrossAttention(ch, context_dim, heads, groups)]
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """ε̂ (n, out_channels, H, W) for x (n, in_channels, H, W) float and t (n,) int64 in [0, T)."""
+    @classmethod
+    def _block(cls, in_ch: int, out_ch: int, emb_dim: int, groups: int, heads: int, attention: bool,
+               context_dim: int | None = None) -> nn.ModuleList:
+        layers: list[nn.Module] = [ResBlock(in_ch, out_ch, emb_dim, groups)]
+        if attention:
+            layers += [SelfAttention(out_ch, heads, groups), *cls._cross(out_ch, context_dim, heads, groups)]
+        return nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """ε̂ (n, out_channels, H, W) for x (n, in_channels, H, W) float and t (n,) int64 in [0, T);
+        ``context`` (n, L, context_dim) float is required with ``context_dim`` set and refused without."""
         factor = self.patch_size * 2 ** (self.levels - 1)
         if x.shape[-1] % factor or x.shape[-2] % factor:
             raise ValueError(f"H and W must be divisible by {factor}, got {tuple(x.shape[-2:])}")
+        if (context is None) != (self.context_dim is None):
+            raise ValueError(f"this UNet has context_dim={self.context_dim}; "
+                             f"context {'missing' if context is None else 'given'}")
         emb = self.time_mlp(timestep_embedding(t, self.stem.out_channels))
+        if context is not None:
+            if context.ndim != 3 or context.shape[0] != x.shape[0] or context.shape[2] != self.context_dim:
+                raise ValueError(f"context must be (n={x.shape[0]}, L, {self.context_dim}), "
+                                 f"got {tuple(context.shape)}")
+            emb = emb + self.context_emb(context.mean(dim=1))
         h = self.stem(x)
         skips = [h]
         for layer in self.down:
-            h = _apply(layer, h, emb)
+            h = _apply(layer, h, emb, context)
             skips.append(h)
         for layer in self.mid:
-            h = _apply(layer, h, emb)
+            h = _apply(layer, h, emb, context)
         for layer in self.up:
-            h = _apply(layer, torch.cat([h, skips.pop()], dim=1) if isinstance(layer, nn.ModuleList) else h, emb)
+            h = _apply(layer, torch.cat([h, skips.pop()], dim=1) if isinstance(layer, nn.ModuleList) else h, emb,
+                       context)
         return self.out(h)
 
 
-def _apply(layer: nn.Module, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-    """Run a block (ModuleList of ResBlock [+ SelfAttention]), a ResBlock, or a plain resampling layer."""
+def _apply(layer: nn.Module, h: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    """Run a block (ModuleList of ResBlock [+ SelfAttention [+ CrossAttention]]), a ResBlock, a
+    CrossAttention, or a plain layer (attention, resampling)."""
     if isinstance(layer, nn.ModuleList):
         for sub in layer:
-            h = _apply(sub, h, emb)
+            h = _apply(sub, h, emb, context)
         return h
-    return layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+    if isinstance(layer, ResBlock):
+        return layer(h, emb)
+    return layer(h, context) if isinstance(layer, CrossAttention) else layer(h)

@@ -1,0 +1,77 @@
+"""Presets for ``genbench run``: which bundled generators, with which options, on how many samples.
+
+Every model in a preset is evaluated on the same number of samples ``n``, because FID and the
+k-NN metrics are biased by n: numbers taken at different n are not comparable (KID is
+unbiased, FID is not). The cost is set by the slowest model, DDPM with 1000 network
+evaluations per sample. Budgets (measured on the 2-core CPU development machine, see README):
+
+- ``smoke``: a pipeline check in about 2 minutes on a 2-core CPU; the numbers are too noisy to compare.
+- ``default``: the README's first command, about 15 minutes on a 2-core CPU.
+- ``large`` / ``paper``: for GPUs (10,000 and 50,000 samples per model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of the comparison: ``label`` in the tables, bundled ``generator`` name, its options."""
+
+    label: str
+    generator: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """``n`` samples per model (seed ``seed``), evaluation batch size, half-sampling resamples for the
+    95% intervals, and the models."""
+
+    name: str
+    n: int
+    batch_size: int
+    resamples: int
+    models: tuple[ModelSpec, ...]
+    seed: int = 0
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_models(self, labels: list[str]) -> Preset:
+        """The preset restricted to the models labelled ``labels`` (in that order)."""
+        by_label = {m.label: m for m in self.models}
+        unknown = [label for label in labels if label not in by_label]
+        if unknown:
+            raise ValueError(f"preset {self.name!r} has no model {', '.join(unknown)}; it has {', '.join(by_label)}")
+        return replace(self, models=tuple(by_label[label] for label in labels))
+
+
+TRILEMMA_MODELS = (
+    ModelSpec("vae", "vae"),
+    ModelSpec("gan", "gan"),
+    ModelSpec("ddpm-1000", "ddpm"),
+    ModelSpec("ddim-50", "ddim", {"steps": 50, "eta": 0.0}),
+    ModelSpec("ddim-10", "ddim", {"steps": 10, "eta": 0.0}),
+)
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset("smoke", n=64, batch_size=64, resamples=20, models=TRILEMMA_MODELS,
+                    description="pipeline check, ~2 min on a 2-core CPU; numbers too noisy to compare"),
+    "default": Preset("default", n=500, batch_size=125, resamples=50, models=TRILEMMA_MODELS,
+                      description="the README's first command, ~15 min on a 2-core CPU"),
+    "large": Preset("large", n=10_000, batch_size=500, resamples=100, models=TRILEMMA_MODELS,
+                    description="for a GPU: 10,000 samples per model"),
+    "paper": Preset("paper", n=50_000, batch_size=1000, resamples=100, models=TRILEMMA_MODELS,
+                    description="for a GPU: 50,000 samples per model, matching the reference statistics"),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name`` (see ``PRESETS``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

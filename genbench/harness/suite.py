@@ -1,0 +1,109 @@
+"""``genbench run``: evaluate a preset's bundled generators and write the trilemma report.
+
+For each model: sample n images with seed ``preset.seed`` (sample i depends only on (seed, i)),
+evaluate every metric against the bundled shapes32 reference statistics (``harness.runner``),
+time the sampling calls themselves (``TimedGenerator``: warm-up, inference mode, device sync,
+median), keep the first 64 samples for a grid. The output folder gets ``results.json`` (the
+source of truth; rewritten atomically after every model with ``"complete": false`` until the run
+ends, so an interrupted run keeps what it finished), ``results.csv``, ``report.md``,
+``trilemma.png`` and ``samples_<model>.png``. Under torchrun only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genbench.generators.bundled import get_bundled
+from genbench.harness.presets import Preset
+from genbench.harness.runner import EvalConfig, evaluate
+from genbench.harness.throughput import TimedGenerator
+from genbench.io import atomic_write_text
+from genbench.reports.grids import save_grid
+from genbench.reports.plots import trilemma_plot
+from genbench.reports.results import render
+from genbench.reports.trilemma import trilemma_markdown
+
+GRID_SAMPLES = 64
+
+
+def _is_main() -> bool:
+    try:
+        from genbench.harness.distributed import is_main
+    except ImportError:
+        return True
+    return is_main()
+
+
+def eval_config(preset: Preset, extractor: str = "shapes-net") -> EvalConfig:
+    """The EvalConfig every model of ``preset`` is evaluated with."""
+    return EvalConfig(n=preset.n, seed=preset.seed, batch_size=preset.batch_size, extractor=extractor,
+                      resamples=preset.resamples, kid_subset_size=min(1000, preset.n))
+
+
+def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = None, progress: bool = True,
+              log=print) -> dict:
+    """Evaluate every model of ``preset``; write the report into ``out_dir`` (None: write nothing).
+    Returns the results record."""
+    cfg = eval_config(preset)
+    started = time.time()
+    out = Path(out_dir) if out_dir is not None else None
+    results: dict[str, Any] = {"models": {}, "provenance": {}}
+    for i, spec in enumerate(preset.models):
+        log(f"[{i + 1}/{len(preset.models)}] {spec.label}: {preset.n} samples", file=sys.stderr)
+        gen = TimedGenerator(get_bundled(spec.generator, device=device, **spec.options), keep_first=GRID_SAMPLES)
+        gen.meta.name = spec.label
+        record = evaluate(gen, cfg, progress=progress)
+        record["throughput"] = gen.throughput()
+        shared = record.pop("provenance")
+        results["provenance"] = {**shared, "preset": preset.to_dict(), "command": shlex.join(sys.argv),
+                                 "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
+                                 "complete": False}
+        if out is not None and _is_main() and gen.first is not None:
+            save_grid(gen.first, out / f"samples_{spec.label}.png")
+            record["samples_grid"] = f"samples_{spec.label}.png"
+        results["models"][spec.label] = record
+        if out is not None and _is_main():
+            atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    results["provenance"] |= {"complete": True, "wall_seconds": round(time.time() - started, 1),
+                              "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu"))}
+    if out is not None and _is_main():
+        write_report(results, out)
+    return results
+
+
+def write_report(results: dict, out: Path) -> list[Path]:
+    """results.json, results.csv, trilemma.png and report.md in ``out`` (all written atomically)."""
+    paths = [out / "results.json", out / "results.csv", out / "report.md"]
+    atomic_write_text(paths[0], json.dumps(results, indent=2) + "\n")
+    atomic_write_text(paths[1], render(results, "csv"))
+    paths.append(trilemma_plot(results, out / "trilemma.png"))
+    atomic_write_text(paths[2], report_markdown(results))
+    return paths
+
+
+def report_markdown(results: dict) -> str:
+    """report.md: the trilemma table and plot, sample grids, every metric with its interval, provenance."""
+    prov = results["provenance"]
+    preset = prov.get("preset", {})
+    cfg = prov.get("config", {})
+    lines = [f"# genbench run — preset `{preset.get('name', '?')}`", "",
+             f"{cfg.get('n')} samples per model (seed {cfg.get('seed')}), features `{prov.get('extractor', cfg.get('extractor'))}` "
+             f"(weights sha256 `{str(prov.get('weights_sha256', '?'))[:16]}…`) against `{cfg.get('dataset')}` "
+             f"{cfg.get('split')} reference statistics; 95% half-sampling intervals from {cfg.get('resamples')} "
+             f"resamples; device `{prov.get('device')}`; genbench {prov.get('genbench_version')}, torch "
+             f"{prov.get('torch_version')}; wall time {prov.get('wall_seconds')} s.", "",
+             f"Command: `{prov.get('command', '')}`", "", "## Trilemma", "", trilemma_markdown(results), "",
+             "![trilemma](trilemma.png)", "", "## Samples (first 64 of each model)", ""]
+    for name, r in results["models"].items():
+        if "samples_grid" in r:
+            lines += [f"**{name}** ({r['meta'].get('nfe')} NFE)", "", f"![{name}]({r['samples_grid']})", ""]
+    lines += ["## Every metric", "", render(results, "md"), ""]
+    return "\n".join(lines)

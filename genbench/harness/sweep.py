@@ -1,0 +1,127 @@
+"""``genbench sweep ddim``: sampling steps against quality for the DDPM denoiser, shaped like DDIM's Table 1.
+
+For each variant (η values, and σ̂ = "DDPM with the larger variance") and each number of steps
+S, draw n samples with seed ``seed`` and evaluate them (FID and every other metric, against the
+bundled reference statistics). Sample i starts from the same x_T in every cell (x_T is the first
+draw of sample i's own generator), so each cell's first ``ssim_n`` samples are compared by SSIM
+with the samples of the largest S of the same variant from the same initial noise (for η = 0 that
+is the deterministic DDIM path; with η > 0 the later noise differs by S, so SSIM falls for that
+reason too). Throughput is timed on each cell's own sampling calls (``TimedGenerator``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from genbench.generators.bundled import DiffusionGenerator
+from genbench.harness.runner import EvalConfig, evaluate
+from genbench.harness.throughput import TimedGenerator
+from genbench.io import atomic_write_text
+from genbench.metrics.ssim import ssim
+from genbench.reports.plots import pareto_front, sweep_plot
+from genbench.reports.tables import markdown_table
+
+SIGMA_HAT = "σ̂"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The grid (``steps`` × ``etas`` plus the σ̂ row when ``sigma_hat``), n samples per cell."""
+
+    steps: tuple[int, ...] = (10, 20, 50, 100, 1000)
+    etas: tuple[float, ...] = (0.0, 0.2, 0.5, 1.0)
+    sigma_hat: bool = True
+    spacing: str = "uniform"
+    n: int = 500
+    seed: int = 0
+    batch_size: int = 125
+    resamples: int = 20
+    ssim_n: int = 100
+    extractor: str = "shapes-net"
+
+
+def variants(cfg: SweepConfig) -> list[tuple[str, dict]]:
+    """(row label, DiffusionGenerator options) for each row of the table."""
+    rows = [(f"η = {eta:g}", {"eta": float(eta)}) for eta in cfg.etas]
+    if cfg.sigma_hat:
+        rows.append((SIGMA_HAT, {"eta": 0.0, "sigma_hat": True}))
+    return rows
+
+
+def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str | None = None,
+              progress: bool = True, log=print) -> pd.DataFrame:
+    """One row per (variant, steps): fid (with ci), kid, precision, recall, ssim_to_ref, ms_per_image,
+    images_per_s, nfe. Writes sweep.json / sweep.csv / sweep.md / sweep.png into ``out_dir``."""
+    if not cfg.steps or not all(s >= 1 for s in cfg.steps):
+        raise ValueError(f"steps must be positive integers, got {cfg.steps}")
+    steps = sorted(set(cfg.steps), reverse=True)  # the reference (largest S) first
+    eval_cfg = EvalConfig(n=cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, extractor=cfg.extractor,
+                          resamples=cfg.resamples, kid_subset_size=min(1000, cfg.n))
+    rows, started = [], time.time()
+    cells = [(label, opts, s) for label, opts in variants(cfg) for s in steps]
+    for i, (label, opts, s) in enumerate(cells):
+        log(f"[{i + 1}/{len(cells)}] {label}, S = {s}: {cfg.n} samples", file=sys.stderr)
+        gen = TimedGenerator(DiffusionGenerator("ddim", steps=s, spacing=cfg.spacing, device=device, **opts),
+                             keep_first=cfg.ssim_n)
+        record = evaluate(gen, eval_cfg, progress=progress)
+        tp, m = gen.throughput(), record["metrics"]
+        if s == steps[0]:
+            reference = gen.first
+        rows.append({"variant": label, "steps": s, "nfe": gen.meta.nfe, "fid": m["fid"]["value"],
+                     "fid_ci_low": m["fid"]["ci"][0], "fid_ci_high": m["fid"]["ci"][1],
+                     "kid": m["kid"]["value"], "precision": m["precision"]["value"], "recall": m["recall"]["value"],
+                     "mode_coverage": m.get("mode_coverage", {}).get("value", float("nan")),
+                     "ssim_to_ref": float(ssim(gen.first, reference).mean()),
+                     "ms_per_image": tp["ms_per_image"], "images_per_s": tp["images_per_s"]})
+    df = pd.DataFrame(rows)
+    front = set(pareto_front(list(zip(df["ms_per_image"], df["fid"]))))
+    df["pareto"] = [i in front for i in range(len(df))]
+    if out_dir is not None:
+        write_sweep(df, cfg, Path(out_dir), {"command": shlex.join(sys.argv), "device": str(device or (
+            "cuda" if torch.cuda.is_available() else "cpu")), "wall_seconds": round(time.time() - started, 1),
+            "eval_config": asdict(eval_cfg), "reference": record["provenance"]["reference"],
+            "extractor": record["provenance"]["extractor"],
+            "weights_sha256": record["provenance"]["weights_sha256"], "denoiser": record["meta"]["options"]})
+    return df
+
+
+def table(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``column`` as variant × steps, rows in sweep order and columns by increasing S (DDIM Table 1's layout)."""
+    t = df.pivot(index="variant", columns="steps", values=column)
+    t = t.loc[list(dict.fromkeys(df["variant"])), sorted(t.columns)]
+    t.columns = [f"S={s}" for s in t.columns]
+    return t
+
+
+def sweep_markdown(df: pd.DataFrame, cfg: SweepConfig) -> str:
+    s_ref = max(cfg.steps)
+    speed = df.groupby("steps")[["ms_per_image", "images_per_s"]].median().rename_axis("S")
+    front = df[df["pareto"]].sort_values("ms_per_image")
+    return "\n\n".join([
+        f"FID ({cfg.extractor} features, {cfg.n} samples per cell, seed {cfg.seed}, {cfg.spacing} spacing; "
+        f"the 95% intervals are in sweep.csv)", markdown_table(table(df, "fid"), ".2f"),
+        f"Mean SSIM of each cell's first {cfg.ssim_n} samples to the S={s_ref} samples of the same row from the "
+        f"same initial noise", markdown_table(table(df, "ssim_to_ref"), ".3f"),
+        "Throughput per S (median over the rows of each column's cells)", markdown_table(speed, ".2f"),
+        "Pareto front (no other cell has both lower FID and less time per image): " + ", ".join(
+            f"{r.variant} S={r.steps} (FID {r.fid:.2f}, {r.ms_per_image:.2f} ms/img)" for r in front.itertuples()),
+    ]) + "\n\n![FID against time per image](sweep.png)\n"
+
+
+def write_sweep(df: pd.DataFrame, cfg: SweepConfig, out: Path, provenance: dict) -> list[Path]:
+    paths = [out / "sweep.json", out / "sweep.csv", out / "sweep.md"]
+    atomic_write_text(paths[0], json.dumps({"config": asdict(cfg), "cells": df.to_dict(orient="records"),
+                                            "provenance": provenance}, indent=2) + "\n")
+    atomic_write_text(paths[1], df.to_csv(index=False))
+    atomic_write_text(paths[2], "# genbench sweep ddim\n\n" + f"Command: `{provenance['command']}`\n\n"
+                      + sweep_markdown(df, cfg))
+    paths.append(sweep_plot(df.to_dict(orient="records"), out / "sweep.png"))
+    return paths

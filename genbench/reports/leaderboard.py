@@ -1,0 +1,77 @@
+"""``genbench compare``: a leaderboard from several results.json files, with ties marked.
+
+Models are ranked by one metric (default FID) in its better direction (``compare.DIRECTION``).
+A model whose 95% interval overlaps the interval of the model ranked just above it shares that
+model's rank and is marked "=" (the difference is inside the intervals: a tie, not an ordering).
+Records made in different feature spaces (extractor or its weights differ) cannot be compared
+and are refused; different sample counts are allowed but flagged, since FID is biased by n.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from genbench.reports.compare import DIRECTION, verdict
+
+LEADERBOARD_METRICS = ("fid", "kid", "is", "precision", "recall", "coverage", "mode_coverage")
+
+
+def load_models(paths: list[str | Path]) -> tuple[dict[str, dict], list[str]]:
+    """Model records from results.json files, keyed "model" (or "file:model" when names repeat), and
+    warnings. Refuses records from different feature spaces."""
+    models: dict[str, dict] = {}
+    spaces, ns, warnings = {}, set(), []
+    loaded = []
+    for path in paths:
+        path = Path(path)
+        try:
+            results = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read results file {path}: {exc}") from exc
+        if "models" not in results:
+            raise ValueError(f"{path} is not a genbench results file (no 'models' key)")
+        prov = results.get("provenance", {})
+        spaces[str(path)] = (prov.get("extractor"), prov.get("weights_sha256"))
+        for name, record in results["models"].items():
+            loaded.append((path, name, record))
+            ns.update(m.get("n") for m in record.get("metrics", {}).values() if m.get("n"))
+    if len(set(spaces.values())) > 1:
+        raise ValueError("these results were computed in different feature spaces and cannot be compared: "
+                         + "; ".join(f"{p}: {e} (weights {str(w)[:12]})" for p, (e, w) in spaces.items()))
+    names = [name for _, name, _ in loaded]
+    for path, name, record in loaded:
+        key = name if names.count(name) == 1 else f"{path.stem if path.stem != 'results' else path.parent.name}:{name}"
+        models[key] = record
+    if len(ns) > 1:
+        warnings.append(f"sample counts differ ({', '.join(map(str, sorted(ns)))}): FID and the k-NN metrics are "
+                        "biased by n, so compare at equal n where the ranking matters")
+    return models, warnings
+
+
+def leaderboard(models: dict[str, dict], metric: str = "fid") -> pd.DataFrame:
+    """Rows sorted best first by ``metric``: rank ("=" marks a tie with the row above), the metric
+    with its interval, the other metrics, images/s."""
+    if metric not in DIRECTION:
+        raise ValueError(f"cannot rank by {metric!r}; rankable metrics: {', '.join(DIRECTION)}")
+    have = {k: r for k, r in models.items() if metric in r.get("metrics", {})}
+    if not have:
+        raise ValueError(f"no model has the metric {metric!r}")
+    sign = DIRECTION[metric]
+    order = sorted(have, key=lambda k: -sign * have[k]["metrics"][metric]["value"])
+    rows, rank, previous = [], 0, None
+    for position, key in enumerate(order, start=1):
+        m = have[key]["metrics"]
+        tie = previous is not None and verdict(metric, have[previous]["metrics"][metric], m[metric]) == "tie"
+        rank = rank if tie else position
+        lo, hi = m[metric].get("ci", [math.nan, math.nan])
+        row = {"rank": f"={rank}" if tie else str(rank), "model": key, metric: m[metric]["value"],
+               f"{metric} 95% CI": f"[{lo:.4g}, {hi:.4g}]"}
+        row |= {k: m[k]["value"] for k in LEADERBOARD_METRICS if k != metric and k in m}
+        row["images/s"] = have[key].get("throughput", {}).get("images_per_s", math.nan)
+        rows.append(row)
+        previous = key
+    return pd.DataFrame(rows).set_index("rank")

@@ -1,0 +1,131 @@
+"""The trilemma table: one row per generator, columns grouped as Quality · Diversity / mode coverage ·
+Speed, and the trilemma corners each model holds (Xiao et al., ICLR 2022).
+
+Corner rule (relative to the models in the same table, so it holds for any domain):
+
+- quality: FID at most ``QUALITY_FID_FACTOR`` × the best FID in the table;
+- diversity: recall at least ``DIVERSITY_FACTOR`` × the best recall and mode coverage at least
+  ``DIVERSITY_FACTOR`` × the best mode coverage (mode coverage only where the extractor gives it);
+- speed: images/s at least ``SPEED_FRACTION`` × the fastest model's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+QUALITY_FID_FACTOR = 2.0
+DIVERSITY_FACTOR = 0.9
+SPEED_FRACTION = 0.1
+
+# (group, metric key in results, column label, format)
+COLUMNS = (
+    ("Quality", "fid", "FID ↓", "{:.2f}"),
+    ("Quality", "kid", "KID×10³ ↓", "{:.2f}"),
+    ("Quality", "is", "IS ↑", "{:.2f}"),
+    ("Quality", "precision", "precision ↑", "{:.3f}"),
+    ("Diversity / mode coverage", "recall", "recall ↑", "{:.3f}"),
+    ("Diversity / mode coverage", "coverage", "coverage ↑", "{:.3f}"),
+    ("Diversity / mode coverage", "mode_coverage", "modes ↑", "{:.3f}"),
+    ("Diversity / mode coverage", "pairwise_ssim", "pair SSIM ↓", "{:.3f}"),
+)
+SCALE = {"kid": 1e3}
+CORNER_RULE = (f"Corners: **quality** = FID ≤ {QUALITY_FID_FACTOR:g}× the best FID in the table; **diversity** = recall "
+               f"≥ {DIVERSITY_FACTOR:g}× the best recall and mode coverage ≥ {DIVERSITY_FACTOR:g}× the best; "
+               f"**speed** = images/s ≥ {SPEED_FRACTION:g}× the fastest. Values are estimates on the run's n "
+               f"samples; ± is half the width of the 95% half-sampling interval. pair SSIM is the mean SSIM "
+               f"between random pairs of samples (lower = more varied).")
+
+
+def _value(record: dict, metric: str) -> float:
+    m = record.get("metrics", {}).get(metric)
+    return float(m["value"]) if m else math.nan
+
+
+def corners(results: dict) -> dict[str, list[str]]:
+    """Model name → the trilemma corners it holds, by the rule in the module docstring."""
+    models = results["models"]
+    best_fid = min((_value(r, "fid") for r in models.values()), default=math.nan)
+    best_recall = max((_value(r, "recall") for r in models.values()), default=math.nan)
+    best_modes = max((_value(r, "mode_coverage") for r in models.values()), default=math.nan)
+    fastest = max((r.get("throughput", {}).get("images_per_s", math.nan) for r in models.values()), default=math.nan)
+    out = {}
+    for name, r in models.items():
+        held = []
+        if _value(r, "fid") <= QUALITY_FID_FACTOR * best_fid:
+            held.append("quality")
+        modes_ok = math.isnan(best_modes) or _value(r, "mode_coverage") >= DIVERSITY_FACTOR * best_modes
+        if _value(r, "recall") >= DIVERSITY_FACTOR * best_recall and modes_ok:
+            held.append("diversity")
+        if r.get("throughput", {}).get("images_per_s", math.nan) >= SPEED_FRACTION * fastest:
+            held.append("speed")
+        out[name] = held
+    return out
+
+
+def trilemma_frame(results: dict) -> pd.DataFrame:
+    """Numbers of the trilemma table: one row per model, columns (group, label) as in ``COLUMNS``
+    plus Speed (NFE, images/s, × fastest) and the corners held."""
+    held = corners(results)
+    fastest = max((r.get("throughput", {}).get("images_per_s", math.nan) for r in results["models"].values()),
+                  default=math.nan)
+    rows = {}
+    for name, r in results["models"].items():
+        row = {(group, label): _value(r, key) * SCALE.get(key, 1.0) for group, key, label, _ in COLUMNS}
+        tp = r.get("throughput", {})
+        ips = tp.get("images_per_s", math.nan)
+        row |= {("Speed", "NFE"): r.get("meta", {}).get("nfe", tp.get("nfe", math.nan)),
+                ("Speed", "images/s"): ips, ("Speed", "× fastest"): ips / fastest,
+                ("Trilemma", "corners held"): ", ".join(held[name]) or "none"}
+        rows[name] = row
+    df = pd.DataFrame.from_dict(rows, orient="index")
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    df.index.name = "model"
+    return df
+
+
+def _cell(results: dict, model: str, key: str, fmt: str) -> str:
+    m = results["models"][model]["metrics"].get(key)
+    if not m:
+        return "–"
+    scale = SCALE.get(key, 1.0)
+    text = fmt.format(m["value"] * scale)
+    ci = m.get("ci")
+    if ci and not any(math.isnan(v) for v in ci):
+        text += " ±" + fmt.format((ci[1] - ci[0]) / 2 * scale)
+    return text
+
+
+def trilemma_markdown(results: dict) -> str:
+    """The table in Markdown: a group header row, a metric header row, one row per model, and the
+    corner rule underneath."""
+    df = trilemma_frame(results)
+    groups = [g for g, _ in df.columns]
+    group_row = ["model"] + [g if i == 0 or groups[i - 1] != g else "" for i, g in enumerate(groups)]
+    label_row = [""] + [label for _, label in df.columns]
+    lines = ["| " + " | ".join(group_row) + " |", "|" + "|".join("---" for _ in group_row) + "|",
+             "| " + " | ".join(f"**{c}**" if c else "" for c in label_row) + " |"]
+    fmts = {label: (key, fmt) for _, key, label, fmt in COLUMNS}
+    for model, row in df.iterrows():
+        cells = [model]
+        for (group, label), value in row.items():
+            if label in fmts:
+                cells.append(_cell(results, model, *fmts[label]))
+            elif label == "NFE":
+                cells.append(f"{value:g}" if isinstance(value, (int, float)) else str(value))
+            elif label == "images/s":
+                cells.append(f"{value:,.1f}")
+            elif label == "× fastest":
+                cells.append(f"{value:.3g}")
+            else:
+                cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\n" + CORNER_RULE
+
+
+def trilemma_text(results: dict) -> str:
+    """A plain-text rendering for the terminal (values only; the intervals are in report.md)."""
+    df = trilemma_frame(results).copy()
+    df.columns = [f"{label}" for _, label in df.columns]
+    return df.to_string(float_format=lambda v: f"{v:.4g}") + "\n\n" + CORNER_RULE.replace("**", "")

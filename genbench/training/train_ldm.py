@@ -1,0 +1,269 @@
+"""Train the caption-conditioned latent denoiser (text encoder + U-Net, jointly) on the latents of the
+bundled ``ldm-autoencoder``; bundle the EMA weights as ``reference_models/ldm-unet.safetensors``.
+
+    python -m genbench.training.train_ldm [--steps N] [--batch-size 128] [--lr 2e-4] [--ema 0.9999]
+                                          [--cond-drop 0.1] [--seed 0] [--threads 1]
+
+Needs the bundled autoencoder (``python -m genbench.training.train_autoencoder``); its sha256 and
+latent scale factor go into this model's config, and the ``ldm`` generator refuses any other
+autoencoder file.
+
+Data: shapes32 train[0:50000] and their captions. The images are encoded once per session
+(posterior mean and std, float32; a few minutes on one thread, cheaper than caching 100 MB);
+each step draws z = mean + std·ε (the LDM code's ``posterior.sample()``) and trains on
+scale_factor·z. Diffusion: T = 1000, β linear 1e-4 → 0.02, ε-prediction, the simple loss
+(mean over batch and latent values of (ε − ε̂)²), t uniform in [0, T), as the pixel DDPM. Each
+caption is replaced by the null caption "" with probability ``--cond-drop`` (0.1), which trains
+the unconditional branch of classifier-free guidance. AdamW (weight decay ``WEIGHT_DECAY``),
+learning rate warmed up linearly over ``WARMUP_STEPS`` then constant, gradients clipped to norm
+``GRAD_CLIP``; EMA with decay min(--ema, (1 + s)/(10 + s)) after step s (``train_ddpm.ema_decay``).
+
+Reproducibility: initial weights from ``torch.manual_seed(seed)`` (text encoder, then U-Net);
+step s draws its indices, t, ε, posterior noise and caption-dropout mask from a generator seeded
+with (seed, 1, s), so a run resumed from ``<log-dir>/checkpoint.pt`` (``train_vae.TrainLoop``:
+atomic, every ``--checkpoint-minutes``, on SIGINT/SIGTERM and at the end; not committed)
+continues exactly as an uninterrupted one (same thread count). A checkpoint written against
+another autoencoder (sha256 in the config) is refused.
+
+Outputs in ``<log-dir>`` (default ``reports/training/ldm``): ``log.csv`` (mean ε-MSE of every
+``--log-every`` steps, learning rate, images/s, seconds; every ``--sample-every`` steps the
+monitor columns: shapes-net's agreement with the prompted shape and colour on ``--monitor``
+EMA samples for test captions 0 … monitor−1, DDIM-50, guidance ``--guidance``, seeds
+(``GRID_SEED``, i); monitoring only, nothing trains against the judge), ``samples_step{K}.png``
+(the first 32 of those samples, 8 per row) with ``samples_prompts.txt``, and ``curve.png``. When
+--steps is reached the EMA weights are bundled (fp16 unless that raises the test ε-MSE by more
+than 1 %), with the ε-MSE on test[0:--n-eval] latents (fixed t, noise, captions), and the grid
+``final_samples.png`` with its prompts in ``final_samples_prompts.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genbench.assets import save_bundled_weights
+from genbench.data.shapes32 import shapes32
+from genbench.diffusion import DiffusionSchedule, linear_schedule, row_generators
+from genbench.generators.ldm import (AUTOENCODER_WEIGHTS, LDM_WEIGHTS, build_denoiser, caption_labels,
+                                     heldout_captions, load_autoencoder, sample_latent_diffusion)
+from genbench.io import atomic_write_text
+from genbench.nn.autoencoder import KLAutoencoder
+from genbench.nn.text_encoder import NULL_CAPTION
+from genbench.training.train_autoencoder import add_common_args, encode_images, plot_log, to_uint8
+from genbench.training.train_ddpm import ema_decay
+from genbench.training.train_vae import TrainLoop, save_grid, seeded_generator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+T, BETA_START, BETA_END = 1000, 1e-4, 0.02
+WEIGHT_DECAY, WARMUP_STEPS, GRAD_CLIP = 0.01, 500, 1.0
+N_MONITOR, N_GRID, GRID_SEED, GRID_STEPS = 200, 32, 0, 50
+FP16_TOLERANCE = 0.01  # largest relative increase of the test ε-MSE that fp16 weights may cause
+MONITOR_KEYS = ("prompt_shape", "prompt_color", "prompt_both")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m genbench.training.train_ldm", description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=8000, help="total optimizer steps (a resumed run continues to it)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-4, help="learning rate after the linear warm-up")
+    p.add_argument("--ema", type=float, default=0.9999, help="EMA decay (reached after the warm-up)")
+    p.add_argument("--cond-drop", type=float, default=0.1, help="probability of training on the null caption")
+    p.add_argument("--guidance", type=float, default=3.0, help="guidance scale of the monitor and the grids")
+    p.add_argument("--channels", type=int, nargs="+", default=[64, 128], help="U-Net widths at 8, 4, … pixels")
+    p.add_argument("--attention-levels", type=int, nargs="*", default=[0, 1])
+    p.add_argument("--groups", type=int, default=16, help="U-Net GroupNorm groups")
+    p.add_argument("--text-width", type=int, default=64, help="text encoder width (= U-Net context_dim)")
+    p.add_argument("--text-layers", type=int, default=2)
+    add_common_args(p, log_every=100, sample_every=1000, monitor=N_MONITOR,
+                    monitor_help="EMA samples for the prompt-accuracy monitor (0: no monitor and no grids)")
+    return p.parse_args(argv)
+
+
+def architecture(args: argparse.Namespace, latent_channels: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(U-Net config, text-encoder config) of the command line."""
+    unet = {"in_channels": latent_channels, "patch_size": 1, "channels": list(args.channels), "num_res_blocks": 1,
+            "attention_levels": list(args.attention_levels), "heads": 4, "groups": args.groups}
+    text = {"width": args.text_width, "layers": args.text_layers, "heads": 4, "context_length": 12}
+    return unet, text
+
+
+def learning_rate(step: int, peak: float) -> float:
+    """Learning rate of step ``step`` (0-based): linear warm-up to ``peak`` over ``WARMUP_STEPS``, then constant."""
+    return peak * min(1.0, (step + 1) / WARMUP_STEPS)
+
+
+def ldm_loss(model: nn.ModuleDict, schedule: DiffusionSchedule, z0: torch.Tensor, t: torch.Tensor,
+             noise: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """The simple loss on scaled latents z0: mean of (ε − ε̂(z_t, t, text(tokens)))²."""
+    return F.mse_loss(model["unet"](schedule.q_sample(z0, t, noise), t, model["text"](tokens)), noise)
+
+
+@torch.inference_mode()
+def eval_loss(model: nn.ModuleDict, schedule: DiffusionSchedule, z0: torch.Tensor, tokens: torch.Tensor,
+              seed: int = 0, batch_size: int = 250) -> float:
+    """ε-MSE on scaled latents with t and ε drawn once from ``seed`` (comparable between weights)."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randint(T, (len(z0),), generator=g)
+    noise = torch.randn(z0.shape, generator=g)
+    total = 0.0
+    for lo in range(0, len(z0), batch_size):
+        sl = slice(lo, lo + batch_size)
+        total += float(ldm_loss(model, schedule, z0[sl], t[sl], noise[sl], tokens[sl])) * len(t[sl])
+    return total / len(z0)
+
+
+_EVALUATOR: list[Any] = []
+
+
+def prompt_accuracy(images: torch.Tensor, captions: list[str]) -> dict[str, float]:
+    """Shares of uint8 ``images`` whose shapes-net shape / colour / both equal those the captions name
+    (monitoring only; nothing trains against the evaluator)."""
+    if not _EVALUATOR:
+        from genbench.features.shapes import ShapesNetExtractor
+
+        _EVALUATOR.append(ShapesNetExtractor(device="cpu"))
+    pred = _EVALUATOR[0].predict(images)
+    wanted = caption_labels(captions)
+    shape_ok, color_ok = pred["shape"] == wanted["shape"], pred["color"] == wanted["color"]
+    return {"prompt_shape": float(shape_ok.double().mean()), "prompt_color": float(color_ok.double().mean()),
+            "prompt_both": float((shape_ok & color_ok).double().mean())}
+
+
+def write_samples(path: Path, model: nn.ModuleDict, decoder: KLAutoencoder, scale_factor: float,
+                  schedule: DiffusionSchedule, captions: list[str], guidance: float) -> torch.Tensor:
+    """uint8 samples for ``captions`` (DDIM-50, η = 0, seeds (``GRID_SEED``, i)); the first ``N_GRID`` as an
+    8-wide grid PNG at ``path`` with the prompts, row by row, in ``<path stem>_prompts.txt``."""
+    x = sample_latent_diffusion(model, decoder, scale_factor, schedule, captions,
+                                row_generators(GRID_SEED, 0, len(captions)), steps=GRID_STEPS, guidance=guidance)
+    images = to_uint8(x)
+    save_grid(path, images[:N_GRID].float() / 255.0)
+    shown = captions[:N_GRID]
+    lines = [f"{path.name}: DDIM-{GRID_STEPS}, eta 0, guidance {guidance:g}, seeds ({GRID_SEED}, i); "
+             "prompts row by row, left to right"]
+    lines += [f"row {r}: " + " | ".join(shown[r * 8:(r + 1) * 8]) for r in range(math.ceil(len(shown) / 8))]
+    atomic_write_text(path.with_name(f"{path.stem}_prompts.txt"), "\n".join(lines) + "\n")
+    return images
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    if not 0 <= args.cond_drop < 1:
+        raise SystemExit(f"--cond-drop must lie in [0, 1), got {args.cond_drop}")
+    log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "ldm"
+    autoencoder, ae_entry = load_autoencoder()
+    scale_factor = float(ae_entry["config"]["scale_factor"])
+    unet_config, text_config = architecture(args, autoencoder.latent_channels)
+    hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
+               "cond_drop": args.cond_drop, "n_train": args.n_train, "weight_decay": WEIGHT_DECAY,
+               "warmup_steps": WARMUP_STEPS, "grad_clip": GRAD_CLIP, "optimizer": "AdamW",
+               "loss": "simple (eps-MSE) on scale_factor * z, z ~ q(z|x), t uniform; captions dropped to ''"}
+    config = {"architecture": "LDM", "unet": unet_config, "text_encoder": text_config, "T": T,
+              "beta_start": BETA_START, "beta_end": BETA_END, "schedule": "linear", "prediction": "eps",
+              "null_caption": NULL_CAPTION, "autoencoder": AUTOENCODER_WEIGHTS,
+              "autoencoder_sha256": ae_entry["sha256"], "scale_factor": scale_factor,
+              "input": "scale_factor * z, z the autoencoder latent (n, 4, 8, 8); t int64 in [0, T); "
+                       "context = text_encoder(tokens of the caption)"}
+    schedule = linear_schedule(T, BETA_START, BETA_END)
+
+    train = shapes32("train", 0, args.n_train)
+    t0 = time.perf_counter()
+    means, stds = encode_images(autoencoder, train.images)
+    print(f"encoded train[0:{args.n_train}] in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    torch.manual_seed(args.seed)
+    model = build_denoiser(unet_config, text_config)
+    tokens = model["text"].tokenize(train.captions)
+    null_tokens = model["text"].tokenize([NULL_CAPTION])
+    del train
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=WEIGHT_DECAY)
+    loop = TrainLoop(log_dir, {"model": model, "ema": ema, "optimizer": optimizer}, hparams, config,
+                     args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
+    if args.resume:
+        loop.resume()
+    monitor_captions = heldout_captions(0, args.monitor)
+
+    def step_fn(step: int) -> dict[str, float]:
+        g = seeded_generator(args.seed, 1, step)
+        n = args.batch_size
+        idx = torch.randint(args.n_train, (n,), generator=g)
+        t = torch.randint(T, (n,), generator=g)
+        noise = torch.randn((n, *means.shape[1:]), generator=g)
+        posterior_noise = torch.randn((n, *means.shape[1:]), generator=g)
+        drop = torch.rand(n, generator=g) < args.cond_drop
+        z0 = scale_factor * (means[idx] + stds[idx] * posterior_noise)
+        batch_tokens = torch.where(drop[:, None], null_tokens, tokens[idx])
+        lr = learning_rate(step, args.lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        loss = ldm_loss(model, schedule, z0, t, noise, batch_tokens)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+        optimizer.step()
+        decay = ema_decay(step, args.ema)
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+                e.lerp_(p, 1.0 - decay)
+        return {"loss": loss.item(), "lr": lr}
+
+    def monitor_fn(step: int) -> dict[str, float]:
+        if step < 0 or not args.monitor:
+            return dict.fromkeys(MONITOR_KEYS, math.nan)
+        ema.eval()
+        images = write_samples(log_dir / f"samples_step{step}.png", ema, autoencoder, scale_factor, schedule,
+                               monitor_captions, args.guidance)
+        if loop.rows:
+            plot_log(log_dir / "curve.png", loop.rows, ["loss"], list(MONITOR_KEYS), "LDM ε-MSE (latent)",
+                     f"shapes-net agrees with the prompt ({args.monitor} samples, s = {args.guidance:g})")
+        return prompt_accuracy(images, monitor_captions)
+
+    if not loop.run(args.steps, step_fn, monitor_fn):
+        raise SystemExit(130)
+    plot_log(log_dir / "curve.png", loop.rows, ["loss"], list(MONITOR_KEYS), "LDM ε-MSE (latent)",
+             f"shapes-net agrees with the prompt ({args.monitor} samples, s = {args.guidance:g})")
+    if not args.bundle:
+        return
+    ema.eval()
+    state = {k: v.detach().clone() for k, v in ema.state_dict().items()}
+    test = shapes32("test", 0, args.n_eval)
+    test_means, _ = encode_images(autoencoder, test.images)
+    test_z0, test_tokens = scale_factor * test_means, ema["text"].tokenize(test.captions)
+    loss_fp32 = eval_loss(ema, schedule, test_z0, test_tokens)
+    ema.load_state_dict({k: v.half().float() for k, v in state.items()})
+    loss_fp16 = eval_loss(ema, schedule, test_z0, test_tokens)
+    fp16 = loss_fp16 <= loss_fp32 * (1 + FP16_TOLERANCE)
+    if not fp16:
+        ema.load_state_dict(state)
+    write_samples(log_dir / "final_samples.png", ema, autoencoder, scale_factor, schedule,
+                  heldout_captions(0, N_GRID), args.guidance)
+    command = (f"python -m genbench.training.train_ldm --steps {loop.step} --batch-size {args.batch_size} "
+               f"--lr {args.lr} --ema {args.ema} --cond-drop {args.cond_drop} "
+               f"--channels {' '.join(map(str, args.channels))} "
+               f"--attention-levels {' '.join(map(str, args.attention_levels))} --groups {args.groups} "
+               f"--text-width {args.text_width} --text-layers {args.text_layers} --seed {args.seed} "
+               f"--threads {args.threads}")
+    entry = save_bundled_weights(LDM_WEIGHTS, state, config=config, command=command, fp16=fp16, seed=args.seed,
+                                 training=hparams, steps=loop.step, train_split=f"train[0:{args.n_train}]",
+                                 test_eps_mse=loss_fp16 if fp16 else loss_fp32, test_eps_mse_fp32=loss_fp32,
+                                 test_split=f"test[0:{args.n_eval}]", final_log=loop.rows[-1],
+                                 train_seconds=round(loop.train_seconds, 1), threads=args.threads)
+    print(f"saved {LDM_WEIGHTS} ({entry['dtype']}, {entry['parameters']} parameters, "
+          f"sha256 {entry['sha256'][:12]}…): "
+          f"test ε-MSE fp16 {loss_fp16:.5f}, fp32 {loss_fp32:.5f}; total wall time "
+          f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

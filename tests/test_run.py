@@ -1,0 +1,125 @@
+"""``genbench run``: the trilemma report end to end (smoke sizes, small random weights so the test
+checks the pipeline, not the trained models), its results.json shape, the corner rule and the
+Pareto front."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from genbench.cli import main
+from genbench.harness.presets import PRESETS, get_preset
+from genbench.reports.plots import pareto_front
+from genbench.reports.trilemma import corners
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.usefixtures("random_bundled_assets")
+def test_run_writes_the_trilemma_report(tmp_path, capsys):
+    out = tmp_path / "report"
+    rc = main(["run", "--preset", "smoke", "--models", "vae,gan,ddim-10", "--n", "40", "--out", str(out), "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "corners held" in printed and "ddim-10" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["models"]) == ["vae", "gan", "ddim-10"]
+    for name, record in results["models"].items():
+        fid = record["metrics"]["fid"]
+        assert fid["n"] == 40 and fid["ci"][0] <= fid["ci"][1] and math.isfinite(fid["value"])
+        assert record["throughput"]["images_per_s"] > 0
+        assert record["throughput"]["nfe"] == record["meta"]["nfe"] == (10 if name == "ddim-10" else 1)
+        assert (out / record["samples_grid"]).stat().st_size > 0
+    prov = results["provenance"]
+    assert prov["complete"] is True and prov["extractor"] == "shapes-net" and len(prov["weights_sha256"]) == 64
+    assert prov["preset"]["name"] == "smoke" and prov["config"]["n"] == 40
+    report = (out / "report.md").read_text()
+    assert "| model | Quality |" in report and "![trilemma](trilemma.png)" in report
+    assert (out / "trilemma.png").stat().st_size > 0 and (out / "results.csv").read_text().count("\n") > 10
+
+
+def test_unknown_preset_and_model_are_clear_errors(capsys):
+    assert main(["run", "--preset", "huge"]) == 2
+    assert "unknown preset 'huge'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no model nope"):
+        get_preset("smoke").with_models(["vae", "nope"])
+
+
+def test_every_preset_evaluates_all_models_on_the_same_n():
+    for preset in PRESETS.values():
+        assert {m.label for m in preset.models} >= {"vae", "gan", "ddpm-1000", "ddim-50"}
+        assert preset.n >= 10 and preset.batch_size >= 1
+
+
+def _record(fid, recall, modes, ips):
+    return {"metrics": {"fid": {"value": fid}, "recall": {"value": recall}, "mode_coverage": {"value": modes}},
+            "throughput": {"images_per_s": ips}}
+
+
+def test_corner_rule_on_a_textbook_trilemma():
+    results = {"models": {"vae": _record(40.0, 0.8, 1.0, 5000.0), "gan": _record(8.0, 0.3, 0.7, 8000.0),
+                          "ddpm": _record(5.0, 0.85, 1.0, 2.0), "ddim": _record(7.0, 0.8, 0.99, 100.0)}}
+    assert corners(results) == {"vae": ["diversity", "speed"], "gan": ["quality", "speed"],
+                                "ddpm": ["quality", "diversity"], "ddim": ["quality", "diversity"]}
+
+
+def test_pareto_front_minimises_both_coordinates():
+    pts = [(1.0, 10.0), (2.0, 5.0), (3.0, 6.0), (4.0, 1.0), (0.5, 20.0), (2.0, 4.0)]
+    assert pareto_front(pts) == [4, 0, 5, 3]
+
+
+@pytest.mark.usefixtures("random_bundled_assets")
+def test_sweep_writes_a_table1_shaped_report(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    rc = main(["sweep", "ddim", "--steps", "2,5", "--eta", "0,1", "--n", "20", "--batch-size", "10",
+               "--resamples", "5", "--out", str(out), "--quiet", "--format", "json"])
+    assert rc == 0
+    cells = json.loads(capsys.readouterr().out)
+    assert [(c["variant"], c["steps"]) for c in cells] == [("η = 0", 5), ("η = 0", 2), ("η = 1", 5), ("η = 1", 2),
+                                                           ("σ̂", 5), ("σ̂", 2)]
+    for c in cells:
+        assert c["nfe"] == c["steps"] and c["ms_per_image"] > 0 and math.isfinite(c["fid"])
+        if c["steps"] == 5:  # the reference of its row: the same samples
+            assert c["ssim_to_ref"] == pytest.approx(1.0)
+        else:
+            assert c["ssim_to_ref"] < 1.0
+    assert any(c["pareto"] for c in cells)
+    md = (out / "sweep.md").read_text()
+    assert "| variant | S=2 | S=5 |" in md and "Pareto front" in md
+    assert (out / "sweep.png").stat().st_size > 0 and json.loads((out / "sweep.json").read_text())["provenance"]
+
+
+def test_sweep_rejects_bad_lists(capsys):
+    assert main(["sweep", "ddim", "--steps", "10,x"]) == 2
+    assert "--steps takes comma-separated integers" in capsys.readouterr().err
+
+
+def _results(models, extractor="shapes-net", sha="a" * 64):
+    return {"models": {name: {"metrics": {"fid": {"value": v, "ci": [lo, hi], "n": n},
+                                          "recall": {"value": 0.5, "ci": [0.4, 0.6], "n": n}},
+                              "throughput": {"images_per_s": 10.0}} for name, (v, lo, hi, n) in models.items()},
+            "provenance": {"extractor": extractor, "weights_sha256": sha}}
+
+
+def test_compare_ranks_and_marks_ties(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(_results({"m1": (10.0, 9.0, 11.0, 500), "m2": (3.0, 2.5, 3.5, 500)})))
+    b.write_text(json.dumps(_results({"m3": (10.5, 9.8, 11.2, 500), "m4": (30.0, 28.0, 32.0, 500)})))
+    assert main(["compare", str(a), str(b), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["rank"], r["model"]) for r in rows] == [("1", "m2"), ("2", "m1"), ("=2", "m3"), ("4", "m4")]
+    assert main(["compare", str(a), str(b), "--metric", "recall"]) == 0  # all tied
+    assert capsys.readouterr().out.count("=1") == 3
+
+
+def test_compare_refuses_different_feature_spaces_and_flags_different_n(tmp_path, capsys):
+    a, b, c = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    a.write_text(json.dumps(_results({"m1": (10.0, 9.0, 11.0, 500)})))
+    b.write_text(json.dumps(_results({"m2": (10.0, 9.0, 11.0, 500)}, extractor="inception-v3-fid")))
+    c.write_text(json.dumps(_results({"m3": (10.0, 9.0, 11.0, 2000)})))
+    assert main(["compare", str(a), str(b)]) == 2
+    assert "different feature spaces" in capsys.readouterr().err
+    assert main(["compare", str(a), str(c)]) == 0
+    assert "sample counts differ (500, 2000)" in capsys.readouterr().err

@@ -68,32 +68,51 @@ def _cmd_disturb(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from genbench.generators.sources import load_generator
     from genbench.harness.runner import evaluate
-    from genbench.harness.throughput import measure_throughput
+    from genbench.harness.throughput import TimedGenerator
+    from genbench.reports.grids import save_grid
     from genbench.reports.results import render, write_results
 
-    gen = load_generator(args.generator)
-    record = evaluate(gen, _eval_config(args), progress=not args.quiet)  # every rank: its shard, then all metrics
-    distributed.barrier()  # the other ranks are idle from here: they do not compete with the timing
-    if not distributed.is_main():  # under torchrun, rank 0 alone times, prints and writes
+    gen = TimedGenerator(_generator(args), keep_first=64)
+    # every rank evaluates its shard, then all metrics; sampling is timed inside the evaluation, apart from metric work
+    record = evaluate(gen, _eval_config(args), progress=not args.quiet)
+    if not distributed.is_main():  # under torchrun, rank 0 alone prints and writes (its own shard's timing)
         return 0
-    if gen.meta.nfe:  # stored samples have no sampling cost to time; timed on rank 0 only
-        record["throughput"] = measure_throughput(gen, batch_size=min(args.batch_size, args.n))
+    if gen.meta.nfe:  # stored samples have no sampling cost to time
+        record["throughput"] = gen.throughput()
     provenance = record.pop("provenance")
     results = {"models": {gen.meta.name: record}, "provenance": provenance}
     print(render(results, args.format))
     if args.out:
-        for path in write_results(results, args.out):
+        paths = write_results(results, args.out)
+        if gen.first is not None:
+            paths.append(save_grid(gen.first, Path(args.out) / "samples.png"))
+        for path in paths:
             print(path, file=sys.stderr)
     return 0
 
 
+GENERATOR_OPTIONS = ("steps", "eta", "spacing", "sigma_hat", "variance", "guidance", "device")
+
+
+def _generator(args: argparse.Namespace):
+    """The generator named on the command line, with the generator options that were given."""
+    from genbench.generators.sources import load_generator
+
+    options = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k, None) not in (None, False)}
+    return load_generator(args.generator, **options)
+
+
 def _eval_config(args: argparse.Namespace):
+    from genbench.harness.presets import get_preset
     from genbench.harness.runner import EvalConfig
 
-    return EvalConfig(n=args.n, seed=args.seed, batch_size=args.batch_size, extractor=args.extractor,
-                      resamples=args.resamples)
+    preset = get_preset(args.preset)
+    n = preset.n if args.n is None else args.n
+    return EvalConfig(n=n, seed=preset.seed if args.seed is None else args.seed,
+                      batch_size=min(n, preset.batch_size if args.batch_size is None else args.batch_size),
+                      extractor=args.extractor, resamples=preset.resamples if args.resamples is None else args.resamples,
+                      kid_subset_size=min(1000, n))
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -114,8 +133,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("reports") / name
     results = run_suite(preset, out, device=args.device, progress=not args.quiet,
                         log=(lambda *a, **k: None) if args.quiet else print)
-    if not _is_main():
+    if not distributed.is_main():
         return 0
+    for label, reason in results["skipped"].items():
+        print(f"genbench: warning: {label} skipped: {reason}", file=sys.stderr)
     if args.format == "table":
         print(trilemma_text(results))
     elif args.format == "md":
@@ -135,7 +156,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     df = run_sweep(cfg, out, device=args.device, progress=not args.quiet,
                    log=(lambda *a, **k: None) if args.quiet else print)
-    if not _is_main():
+    if not distributed.is_main():
         return 0
     if args.format == "json":
         print(df.to_json(orient="records", indent=2))
@@ -187,23 +208,15 @@ def _float_list(text: str, flag: str) -> list[float]:
         raise ValueError(f"{flag} takes comma-separated numbers, got {text!r}") from None
 
 
-def _is_main() -> bool:
-    try:
-        from genbench.harness.distributed import is_main
-    except ImportError:
-        return True
-    return is_main()
-
-
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from genbench.generators.sources import load_generator
     from genbench.harness.runner import evaluate
     from genbench.testing import record_baseline
 
+    gen = _generator(args)
     if not distributed.is_main():  # the same evaluation (its collectives), without writing the file
-        evaluate(load_generator(args.generator), _eval_config(args), progress=False)
+        evaluate(gen, _eval_config(args), progress=False)
         return 0
-    record_baseline(args.generator, args.output, _eval_config(args), progress=not args.quiet)
+    record_baseline(gen, args.output, _eval_config(args), progress=not args.quiet)
     print(args.output)
     return 0
 
@@ -213,12 +226,41 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     tolerances = {}
     for item in args.tolerance:
-        metric, _, value = item.partition("=")
-        tolerances[metric] = float(value)
-    table, passed = check_against_baseline(args.generator, args.baseline, tolerances, progress=not args.quiet)
+        metric, sep, value = item.partition("=")
+        try:
+            tolerances[metric] = float(value)
+        except ValueError:
+            raise ValueError(f"--tolerance takes METRIC=VALUE with a number, got {item!r}") from None
+    table, passed = check_against_baseline(_generator(args), args.baseline, tolerances,
+                                           progress=not args.quiet and distributed.is_main())
+    if not distributed.is_main():
+        return 0
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     print("PASS: no metric got worse beyond its interval or tolerance" if passed else "FAIL: sample quality regressed")
     return 0 if passed else 1
+
+
+def _add_generator_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("generator options (bundled generators; plug-in classes receive them as keywords)")
+    g.add_argument("--steps", type=int, default=None, help="sampling steps (ddim, ldm)")
+    g.add_argument("--eta", type=float, default=None, help="DDIM η in [0, 1] (ddim, ldm)")
+    g.add_argument("--spacing", default=None, choices=["uniform", "trailing", "quadratic", "linspace"],
+                   help="DDIM timestep spacing (ddim)")
+    g.add_argument("--sigma-hat", action="store_true", help="DDIM Table 1's σ̂ row (ddim)")
+    g.add_argument("--variance", default=None, choices=["beta", "beta_tilde"], help="DDPM σ² (ddpm)")
+    g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (ldm)")
+    g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
+
+
+def _add_eval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="default", help="sizes from a preset (smoke | default | large | paper); "
+                                                       "--n, --batch-size, --resamples override it")
+    p.add_argument("-n", "--n", type=int, default=None, help="samples (default: the preset's)")
+    p.add_argument("--seed", type=int, default=None, help="sampling seed (default 0)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--resamples", type=int, default=None, help="half-sampling resamples for the 95%% intervals")
+    p.add_argument("--extractor", default="shapes-net")
+    p.add_argument("--quiet", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="evaluate the bundled generators and write the trilemma report (the main job)")
     p.add_argument("--preset", default="default", help="smoke | default | large | paper (see README)")
     p.add_argument("--models", default=None, help="comma-separated subset of the preset's models, e.g. vae,gan")
-    p.add_argument("--n", type=int, default=None, help="samples per model (default: the preset's)")
+    p.add_argument("-n", "--n", type=int, default=None, help="samples per model (default: the preset's)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: the preset's, 0)")
     p.add_argument("--name", default=None, help="run name: the report goes to reports/<name>/ (default: preset-time)")
     p.add_argument("--out", default=None, help="report folder (overrides --name)")
@@ -242,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", default="0,0.2,0.5,1", help="comma-separated η values in [0, 1]")
     p.add_argument("--no-sigma-hat", action="store_true", help="leave out the σ̂ (larger-variance DDPM) row")
     p.add_argument("--spacing", default="uniform", choices=["uniform", "trailing", "quadratic", "linspace"])
-    p.add_argument("--n", type=int, default=500, help="samples per cell")
+    p.add_argument("-n", "--n", type=int, default=500, help="samples per cell")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=125)
     p.add_argument("--resamples", type=int, default=20, help="half-sampling resamples for the FID intervals")
@@ -278,19 +320,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for disturbance.md / disturbance.csv")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_disturb)
-    for name, help_text in (("eval", "every metric for one generator (.npz, image folder, module:callable, plug-in)"),
+    for name, help_text in (("eval", "every metric for one generator (bundled, .npz, image folder, module:callable, "
+                                     "plug-in)"),
                             ("baseline", "record a generator's metrics as a regression baseline (JSON)")):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("generator", help="an .npz of uint8 samples, an image folder, module:callable(seed, start, "
-                                         "n), or a genbench.generators plug-in name")
-        p.add_argument("--n", type=int, default=2000)
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--batch-size", type=int, default=250)
-        p.add_argument("--resamples", type=int, default=100, help="half-sampling resamples for the 95%% intervals")
-        p.add_argument("--extractor", default="shapes-net")
-        p.add_argument("--quiet", action="store_true")
+        p.add_argument("generator", help="a bundled name (vae, gan, ddpm, ddim, ldm), an .npz of uint8 samples, an "
+                                         "image folder, module:callable(seed, start, n), or a genbench.generators "
+                                         "plug-in name")
+        _add_eval_options(p)
+        _add_generator_options(p)
         if name == "eval":
-            p.add_argument("--out", default=None, help="folder for results.json, results.csv, report.md")
+            p.add_argument("--out", default=None, help="folder for results.json, results.csv, report.md, samples.png")
             p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
             p.set_defaults(func=_cmd_eval)
         else:
@@ -302,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
                    help="judge METRIC by this absolute tolerance instead of its interval (repeatable)")
     p.add_argument("--quiet", action="store_true")
+    _add_generator_options(p)
     p.set_defaults(func=_cmd_check)
     p = sub.add_parser("extractors", help="list registered feature extractors")
     p.set_defaults(func=_cmd_extractors)

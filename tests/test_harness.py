@@ -112,4 +112,20 @@ def test_eval_command_writes_results_json(tmp_path, capsys):
     fid = results["models"]["npz:samples.npz"]["metrics"]["fid"]
     assert set(fid) >= {"value", "ci", "n"} and fid["n"] == 200
     assert results["provenance"]["extractor"] == "shapes-net"
-    assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.csv", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.csv", "results.json", "samples.png"]
+
+
+def test_caption_conditioned_generators_get_prompt_metrics():
+    """A "generator" returning the test images with their own captions follows every prompt; with
+    the captions shifted by one it follows few, and its CLIP score drops."""
+    gen = CallableGenerator(lambda seed, start, n: shapes32("test", start, n).images, "captioned")
+    cfg = EvalConfig(n=60, batch_size=25, resamples=5, kid_subset_size=60)
+    gen.captions_for = lambda start, n: shapes32("test", start, n).captions
+    matched = evaluate(gen, cfg, progress=False)["metrics"]
+    gen.captions_for = lambda start, n: shapes32("test", start + 1, n).captions
+    shifted = evaluate(gen, cfg, progress=False)["metrics"]
+    assert matched["prompt_shape"]["value"] == 1.0 and matched["prompt_color"]["value"] == 1.0
+    assert shifted["prompt_shape"]["value"] < 0.4 and shifted["prompt_color"]["value"] < 0.4
+    assert matched["clip_score"]["value"] > shifted["clip_score"]["value"] + 30
+    assert matched["clip_score"]["n"] == 60 and matched["clip_score"]["model"] == "shapes-clip"
+    assert matched["fid"]["value"] == shifted["fid"]["value"]  # the images are the same

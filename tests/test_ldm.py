@@ -20,7 +20,7 @@ from genbench.assets import read_manifest, save_bundled_weights
 from genbench.data.shapes32 import shapes32
 from genbench.diffusion.guidance import cfg_eps_model, nfe_per_step
 from genbench.features.weights import WeightsError
-from genbench.generators.ldm import caption_labels, heldout_captions
+from genbench.data.shapes32 import caption_labels, heldout_captions
 from genbench.nn.autoencoder import KLAutoencoder
 from genbench.nn.text_encoder import NULL_CAPTION, CaptionTokenizer, TextEncoder
 from genbench.nn.unet import UNet

@@ -58,3 +58,35 @@ def test_pytest_plugin_fixture(tmp_path, generators, genbench_check):
     assert set(table["verdict"]) <= {"tie", "n/a"}
     with pytest.raises(pytest.fail.Exception, match="sample quality regressed"):
         genbench_check(CallableGenerator(generators.noisy, "clean"), baseline)
+
+
+DEGRADED_BUNDLED = '''
+import torch
+import genbench as gb
+from genbench.data.disturb import gaussian_noise
+
+_GAN = []
+
+def noisy_gan(seed, start, n):
+    if not _GAN:
+        _GAN.append(gb.get_generator("gan", device="cpu"))
+    clean = _GAN[0].sample_range(seed, start, n)
+    return gaussian_noise(clean, 0.25, torch.Generator().manual_seed(seed * 1_000_003 + start))
+'''
+
+
+def test_bundled_generator_check_with_the_smoke_preset(tmp_path, monkeypatch, capsys, one_thread):
+    """The bundled GAN (trained weights) against its own smoke baseline passes; the same GAN with
+    added noise fails."""
+    (tmp_path / "degraded_bundled.py").write_text(DEGRADED_BUNDLED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    baseline = tmp_path / "gan-smoke.json"
+    assert main(["baseline", "gan", "--preset", "smoke", "--device", "cpu", "-o", str(baseline), "--quiet"]) == 0
+    recorded = json.loads(baseline.read_text())
+    assert recorded["provenance"]["config"]["n"] == 64 and "gan" in recorded["models"]
+    capsys.readouterr()
+    assert main(["check", "gan", "--device", "cpu", "--baseline", str(baseline), "--quiet"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["check", "degraded_bundled:noisy_gan", "--baseline", str(baseline), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and " worse\n" in out

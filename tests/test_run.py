@@ -20,18 +20,23 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.mark.usefixtures("random_bundled_assets")
 def test_run_writes_the_trilemma_report(tmp_path, capsys):
     out = tmp_path / "report"
-    rc = main(["run", "--preset", "smoke", "--models", "vae,gan,ddim-10", "--n", "40", "--out", str(out), "--quiet"])
+    rc = main(["run", "--preset", "smoke", "--models", "vae,gan,ddim-10,ldm", "--n", "40", "--out", str(out),
+               "--quiet"])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "corners held" in printed and "ddim-10" in printed
     results = json.loads((out / "results.json").read_text())
-    assert list(results["models"]) == ["vae", "gan", "ddim-10"]
+    assert list(results["models"]) == ["vae", "gan", "ddim-10", "ldm"]
     for name, record in results["models"].items():
         fid = record["metrics"]["fid"]
         assert fid["n"] == 40 and fid["ci"][0] <= fid["ci"][1] and math.isfinite(fid["value"])
         assert record["throughput"]["images_per_s"] > 0
-        assert record["throughput"]["nfe"] == record["meta"]["nfe"] == (10 if name == "ddim-10" else 1)
+        assert record["throughput"]["nfe"] == record["meta"]["nfe"] == {"ddim-10": 10, "ldm": 100}.get(name, 1)
         assert (out / record["samples_grid"]).stat().st_size > 0
+        prompted = {"clip_score", "prompt_shape", "prompt_color"} & set(record["metrics"])
+        assert prompted == (set() if name != "ldm" else {"clip_score", "prompt_shape", "prompt_color"})
+    ldm = results["models"]["ldm"]["metrics"]
+    assert 0 <= ldm["prompt_shape"]["value"] <= 1 and ldm["clip_score"]["n"] == 40
     prov = results["provenance"]
     assert prov["complete"] is True and prov["extractor"] == "shapes-net" and len(prov["weights_sha256"]) == 64
     assert prov["preset"]["name"] == "smoke" and prov["config"]["n"] == 40
@@ -123,3 +128,13 @@ def test_compare_refuses_different_feature_spaces_and_flags_different_n(tmp_path
     assert "different feature spaces" in capsys.readouterr().err
     assert main(["compare", str(a), str(c)]) == 0
     assert "sample counts differ (500, 2000)" in capsys.readouterr().err
+
+
+def test_run_skips_a_model_without_weights_and_says_so(random_bundled_assets, tmp_path, capsys):
+    (random_bundled_assets / "reference_models" / "gan-generator.safetensors").unlink()
+    out = tmp_path / "partial"
+    assert main(["run", "--preset", "smoke", "--models", "vae,gan", "--n", "20", "--out", str(out), "--quiet"]) == 0
+    assert "gan skipped: bundled model 'gan-generator' not found" in capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    assert list(results["models"]) == ["vae"] and "gan" in results["skipped"]
+    assert "**gan**: skipped" in (out / "report.md").read_text()

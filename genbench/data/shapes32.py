@@ -23,8 +23,9 @@ trigonometry uses a polynomial in IEEE-754 + and × only, and per-pixel work is 
 from __future__ import annotations
 
 import math
+import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -263,6 +264,28 @@ def captions_for(labels: Mapping[str, torch.Tensor]) -> list[str]:
     """Captions for a batch of labels (int tensors ``shape``, ``color``, ``size``, ``background``)."""
     columns = [labels[k].tolist() for k in CATEGORICAL_LABELS]
     return [caption_for(*row) for row in zip(*columns)]
+
+
+def heldout_captions(start: int, n: int, split: str = "test") -> list[str]:
+    """Captions of shapes32 images start … start+n−1 of ``split`` (default: the held-out test split),
+    without rendering the images."""
+    _check_arguments(split, start, n)
+    factors = _sample_factors(split, start, n)
+    return captions_for({k: torch.from_numpy(factors[k]) for k in ("shape", "color", "size", "background")})
+
+
+def caption_labels(captions: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Factor indices int64 (n,) ``shape``, ``color``, ``size``, ``background`` named by each caption
+    (−1 where a caption names none of that factor's words, or several), e.g. for prompt accuracy."""
+    names = {"shape": SHAPES, "color": COLORS, "size": SIZES, "background": BACKGROUNDS}
+    out = {k: torch.full((len(captions),), -1, dtype=torch.long) for k in names}
+    for row, caption in enumerate(captions):
+        words = re.findall(r"\w+", caption.lower())
+        for key, vocab in names.items():
+            hits = {vocab.index(w) for w in words if w in vocab}
+            if len(hits) == 1:
+                out[key][row] = hits.pop()
+    return out
 
 
 def _check_arguments(split: str, start: int, n: int) -> None:

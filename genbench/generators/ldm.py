@@ -12,7 +12,7 @@ Randomness and captions: sample i draws x_T and every z from its own generator s
 with a ``captions`` list, else the held-out shapes32 *test* caption i (the captions the LDM was
 not trained on; train captions come from the train split). ``captions_for(start, n)`` returns the
 captions that samples start … start+n−1 use, for CLIP score and prompt accuracy;
-``caption_labels`` parses captions back to shapes32 factor indices. ``sample(n, seed, captions=[…])``
+``genbench.data.shapes32.caption_labels`` parses captions back to shapes32 factor indices. ``sample(n, seed, captions=[…])``
 conditions sample i on ``captions[i]`` directly.
 
 Cost: ``meta.nfe`` counts denoiser (U-Net) evaluations per sample: steps × 2 with guidance (the
@@ -24,7 +24,6 @@ U-Net, one file) and ``ldm-autoencoder`` (checked to be the autoencoder the U-Ne
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +31,7 @@ import torch
 from torch import nn
 
 from genbench.assets import load_bundled_weights
-from genbench.data.shapes32 import BACKGROUNDS, COLORS, SHAPES, SIZES, _sample_factors, captions_for
+from genbench.data.shapes32 import heldout_captions
 from genbench.diffusion import DiffusionSchedule, ddim_sample, ddpm_sample, linear_schedule, row_generators
 from genbench.diffusion.guidance import cfg_eps_model, nfe_per_step
 from genbench.features.weights import WeightsError
@@ -65,26 +64,6 @@ def schedule_from_config(config: dict[str, Any]) -> DiffusionSchedule:
     if config.get("schedule", "linear") != "linear":
         raise ValueError(f"unknown schedule {config['schedule']!r}")
     return linear_schedule(config["T"], config["beta_start"], config["beta_end"])
-
-
-def heldout_captions(start: int, n: int) -> list[str]:
-    """Captions of shapes32 test images start … start+n−1, without rendering the images."""
-    factors = _sample_factors("test", start, n)
-    return captions_for({k: torch.from_numpy(factors[k]) for k in ("shape", "color", "size", "background")})
-
-
-def caption_labels(captions: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Factor indices int64 (n,) ``shape``, ``color``, ``size``, ``background`` named by each caption
-    (−1 where a caption names none of that factor's words, or several), e.g. for prompt accuracy."""
-    names = {"shape": SHAPES, "color": COLORS, "size": SIZES, "background": BACKGROUNDS}
-    out = {k: torch.full((len(captions),), -1, dtype=torch.long) for k in names}
-    for row, caption in enumerate(captions):
-        words = re.findall(r"\w+", caption.lower())
-        for key, vocab in names.items():
-            hits = {vocab.index(w) for w in words if w in vocab}
-            if len(hits) == 1:
-                out[key][row] = hits.pop()
-    return out
 
 
 def load_autoencoder(expected_sha256: str | None = None) -> tuple[KLAutoencoder, dict[str, Any]]:

@@ -56,6 +56,7 @@ TRILEMMA_MODELS = (
     ModelSpec("ddpm-1000", "ddpm"),
     ModelSpec("ddim-50", "ddim", {"steps": 50, "eta": 0.0}),
     ModelSpec("ddim-10", "ddim", {"steps": 10, "eta": 0.0}),
+    ModelSpec("ldm", "ldm", {"steps": 50, "eta": 0.0, "guidance": 3.0}),
 )
 
 PRESETS: dict[str, Preset] = {

@@ -8,6 +8,11 @@ Every metric is reported as ``{"value", "ci", "n", ...}``: ``ci`` is a 95% half-
 over the generated samples (``bootstrap_ci(method="subsample")``; the reference is held fixed),
 with ``resamples`` and seed recorded. KID's value is the mean over ``kid_subsets`` subsets, its ``std`` their std.
 
+Caption-conditioned generators (those with ``captions_for(start, n)``, e.g. ``ldm``) also get
+``clip_score`` (mean per-pair CLIP score with ``EvalConfig.clip_model``, shapes-clip by default)
+and ``prompt_shape`` / ``prompt_color``: the share of samples whose shapes-net shape / colour is
+the one their caption names (percentile-bootstrap intervals, as for ``pairwise_ssim``).
+
 Distributed (``torchrun``, see ``genbench.harness.distributed``): rank r samples and extracts only
 its contiguous shard ``shard_range(n, r, world)`` of the sample indices; the FeatureStats are
 summed with ``all_reduce``, and the per-sample features, shape probabilities, predicted cells,
@@ -26,11 +31,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from genbench.data.shapes32 import caption_labels
 from genbench.features.base import FeatureExtractor
 from genbench.generators.base import Generator
 from genbench.harness import distributed
 from genbench.images import validate_images
 from genbench.metrics.bootstrap import bootstrap_ci, bootstrap_many
+from genbench.metrics.clip_score import clip_score
 from genbench.metrics.frechet import FrechetReference
 from genbench.metrics.inception_score import inception_score
 from genbench.metrics.kid import kid
@@ -57,6 +64,7 @@ class EvalConfig:
     kid_subset_size: int = 1000
     ssim_pairs: int = 500
     confidence_threshold: float = 0.9
+    clip_model: str = "shapes-clip"
 
 
 def _metric(value: float, res=None, n: int = 0, **extra) -> dict:
@@ -71,32 +79,40 @@ def _metric(value: float, res=None, n: int = 0, **extra) -> dict:
 class _Samples:
     """Per-sample outputs in sample order: ``features`` (n, d) float32, shape ``probs`` (n, k),
     predicted ``cells`` (n,) and ``confident`` flags (n,) float64 (None without a classifier), and
-    ``ssim_images``, the first min(n, 2·ssim_pairs) images (uint8 NCHW)."""
+    ``ssim_images``, the first min(n, 2·ssim_pairs) images (uint8 NCHW); for caption-conditioned
+    generators ``prompted`` holds per-sample "clip_score" and 0/1 "prompt_shape" / "prompt_color"
+    agreement (float64), else it is empty."""
 
     features: np.ndarray
     probs: np.ndarray | None
     cells: np.ndarray | None
     confident: np.ndarray | None
     ssim_images: torch.Tensor
+    prompted: dict[str, np.ndarray]
 
 
 def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalConfig, shard: range, stats: FeatureStats,
                         progress: bool) -> dict[str, list[torch.Tensor]]:
     """Sample indices ``shard`` in batches, run the extractor once per batch and stream the features
     into ``stats``; return this shard's per-sample outputs as lists of per-batch tensors."""
-    parts: dict[str, list[torch.Tensor]] = {"features": [], "probs": [], "cells": [], "confident": [], "ssim": []}
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("features", "probs", "cells", "confident", "ssim",
+                                                            *PROMPT_METRICS)}
     ssim_end = min(cfg.n, 2 * cfg.ssim_pairs)  # SSIM pairs come from samples [0, ssim_end)
+    captions_for = getattr(generator, "captions_for", None)  # caption-conditioned generators (ldm)
     lo = shard.start
     for batch in tqdm(generator.batches(len(shard), cfg.seed, cfg.batch_size, start=shard.start),
                       total=-(-len(shard) // cfg.batch_size), desc=f"{generator.meta.name}: sample + extract",
                       disable=not progress, unit="batch"):
         batch = validate_images(batch, name=generator.meta.name)
+        pred = None
         if hasattr(ext, "extract_all"):
             out, pred = ext.extract_all(batch)
             parts["cells"].append(pred["cell"])
             parts["confident"].append(pred["shape_conf"] >= cfg.confidence_threshold)
         else:
             out = ext.extract(batch)
+        if captions_for is not None:
+            _score_prompts(parts, batch, captions_for(lo, len(batch)), pred, cfg.clip_model)
         stats.update(out.features)
         parts["features"].append(out.features)
         if out.probs is not None:
@@ -107,16 +123,32 @@ def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalCo
     return parts
 
 
+PROMPT_METRICS = ("clip_score", "prompt_shape", "prompt_color")
+
+
+def _score_prompts(parts: dict[str, list[torch.Tensor]], batch: torch.Tensor, captions: list[str],
+                   pred: dict[str, torch.Tensor] | None, clip_model: str) -> None:
+    """Per sample: CLIP score of (image, its caption) with ``clip_model`` and, with shapes-net's
+    predictions, whether the predicted shape / colour is the one the caption asks for."""
+    parts["clip_score"].append(clip_score(batch, captions, model=clip_model).double())
+    if pred is not None:
+        wanted = caption_labels(captions)
+        parts["prompt_shape"].append((pred["shape"] == wanted["shape"]).double())
+        parts["prompt_color"].append((pred["color"] == wanted["color"]).double())
+
+
 def _gather_samples(parts: dict[str, list[torch.Tensor]]) -> _Samples:
     """Every rank's per-sample outputs, concatenated in sample order (a no-op in one process)."""
     def gathered(key: str) -> torch.Tensor | None:
         return distributed.gather_rows(torch.cat(parts[key]) if parts[key] else None)
 
     feats, probs, cells, conf, images = (gathered(k) for k in ("features", "probs", "cells", "confident", "ssim"))
+    prompted = {k: v.numpy() for k in PROMPT_METRICS if (v := gathered(k)) is not None}
     return _Samples(features=feats.numpy(), probs=None if probs is None else probs.numpy(),
                     cells=None if cells is None else cells.numpy(),
                     confident=None if conf is None else conf.double().numpy(),
-                    ssim_images=images if images is not None else torch.empty(0, dtype=torch.uint8))
+                    ssim_images=images if images is not None else torch.empty(0, dtype=torch.uint8),
+                    prompted=prompted)
 
 
 def evaluate(generator: Generator, config: EvalConfig | None = None, progress: bool = True) -> dict:
@@ -169,6 +201,11 @@ def evaluate(generator: Generator, config: EvalConfig | None = None, progress: b
         per_pair = ssim(pairs[:half], pairs[half:2 * half]).numpy()
         metrics["pairwise_ssim"] = _metric(per_pair.mean(), bootstrap_ci(np.mean, per_pair, resamples=cfg.resamples,
                                                                           seed=cfg.seed), half)
+    for key, per_sample in samples.prompted.items():  # means over samples, percentile bootstrap
+        metrics[key] = _metric(per_sample.mean(), bootstrap_ci(np.mean, per_sample, resamples=cfg.resamples,
+                                                               seed=cfg.seed), len(per_sample))
+    if samples.prompted:
+        metrics["clip_score"]["model"] = cfg.clip_model
     return {"metrics": metrics, "meta": generator.meta.to_dict(),
             "provenance": {"config": asdict(cfg), **ext.provenance(), "reference": ref.provenance,
                            "world_size": distributed.world_size(), **versions()}}

@@ -21,7 +21,9 @@ from typing import Any
 
 import torch
 
+from genbench.features.weights import WeightsError
 from genbench.generators.bundled import get_bundled
+from genbench.harness.distributed import is_main
 from genbench.harness.presets import Preset
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.harness.throughput import TimedGenerator
@@ -32,14 +34,6 @@ from genbench.reports.results import render
 from genbench.reports.trilemma import trilemma_markdown
 
 GRID_SAMPLES = 64
-
-
-def _is_main() -> bool:
-    try:
-        from genbench.harness.distributed import is_main
-    except ImportError:
-        return True
-    return is_main()
 
 
 def eval_config(preset: Preset, extractor: str = "shapes-net") -> EvalConfig:
@@ -55,10 +49,16 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
     cfg = eval_config(preset)
     started = time.time()
     out = Path(out_dir) if out_dir is not None else None
-    results: dict[str, Any] = {"models": {}, "provenance": {}}
+    results: dict[str, Any] = {"models": {}, "skipped": {}, "provenance": {}}
     for i, spec in enumerate(preset.models):
+        try:
+            inner = get_bundled(spec.generator, device=device, **spec.options)
+        except WeightsError as exc:  # e.g. a generator whose training has not landed: report it, run the rest
+            log(f"[{i + 1}/{len(preset.models)}] {spec.label}: skipped ({exc})", file=sys.stderr)
+            results["skipped"][spec.label] = str(exc)
+            continue
         log(f"[{i + 1}/{len(preset.models)}] {spec.label}: {preset.n} samples", file=sys.stderr)
-        gen = TimedGenerator(get_bundled(spec.generator, device=device, **spec.options), keep_first=GRID_SAMPLES)
+        gen = TimedGenerator(inner, keep_first=GRID_SAMPLES)
         gen.meta.name = spec.label
         record = evaluate(gen, cfg, progress=progress)
         record["throughput"] = gen.throughput()
@@ -66,15 +66,17 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
         results["provenance"] = {**shared, "preset": preset.to_dict(), "command": shlex.join(sys.argv),
                                  "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
                                  "complete": False}
-        if out is not None and _is_main() and gen.first is not None:
+        if out is not None and is_main() and gen.first is not None:
             save_grid(gen.first, out / f"samples_{spec.label}.png")
             record["samples_grid"] = f"samples_{spec.label}.png"
         results["models"][spec.label] = record
-        if out is not None and _is_main():
+        if out is not None and is_main():
             atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    if not results["models"]:
+        raise ValueError(f"no model of preset {preset.name!r} could be loaded: {results['skipped']}")
     results["provenance"] |= {"complete": True, "wall_seconds": round(time.time() - started, 1),
                               "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu"))}
-    if out is not None and _is_main():
+    if out is not None and is_main():
         write_report(results, out)
     return results
 
@@ -105,5 +107,7 @@ def report_markdown(results: dict) -> str:
     for name, r in results["models"].items():
         if "samples_grid" in r:
             lines += [f"**{name}** ({r['meta'].get('nfe')} NFE)", "", f"![{name}]({r['samples_grid']})", ""]
+    for name, reason in results.get("skipped", {}).items():
+        lines += [f"**{name}**: skipped — {reason}", ""]
     lines += ["## Every metric", "", render(results, "md"), ""]
     return "\n".join(lines)

@@ -68,6 +68,8 @@ class TimedGenerator(Generator):
         self.device = torch.device(getattr(inner, "device", "cpu"))
         self.calls: list[tuple[int, float]] = []  # (batch size, seconds)
         self.keep_first, self._kept = keep_first, []
+        if hasattr(inner, "captions_for"):  # caption-conditioned: the runner scores prompts with these
+            self.captions_for = inner.captions_for
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
 

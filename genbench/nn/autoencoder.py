@@ -17,6 +17,10 @@ middle residual block; GroupNorm → SiLU → 3×3 conv to 2·latent_channels (m
 Decoder: the mirror image: 3×3 conv from the latent, a middle block, per level
 ``num_res_blocks + 1`` blocks and nearest ×2 + 3×3 conv up, GroupNorm → SiLU → 3×3 conv to RGB.
 
+Cost of the default config (channels 32, 64, 64 at 32, 16, 8 pixels): 0.77 M parameters (encoder
+0.28 M, decoder 0.50 M; 1.6 MB as fp16); per image 0.098 GFLOP to encode and 0.30 GFLOP to decode
+(``FlopCounterMode``, 2 FLOPs per multiply-add).
+
 Loss (``loss``): L1 reconstruction summed over the 3·H·W values plus ``kl_weight`` · KL(q(z|x) ‖
 N(0, I)) summed over the latent values, both per image (batch means): the LDM code's
 ``LPIPSWithDiscriminator`` without the perceptual and adversarial terms; ``kl_weight`` 1e-6 there.
@@ -51,7 +55,7 @@ class KLAutoencoder(nn.Module):
     """``encode(x) -> (mean, logvar)`` each (n, latent_channels, H/f, W/f) with f = 2^(len(channels) − 1);
     ``decode(z) -> x̂`` (n, in_channels, H, W). See the module docstring for conventions."""
 
-    def __init__(self, in_channels: int = 3, latent_channels: int = 4, channels: tuple[int, ...] = (32, 64, 128),
+    def __init__(self, in_channels: int = 3, latent_channels: int = 4, channels: tuple[int, ...] = (32, 64, 64),
                  num_res_blocks: int = 1, groups: int = 8) -> None:
         super().__init__()
         self.in_channels, self.latent_channels = in_channels, latent_channels

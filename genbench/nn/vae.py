@@ -28,6 +28,11 @@ def _up(c_in: int, c_out: int) -> list[nn.Module]:
     return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.SiLU(), nn.Conv2d(c_out, c_out, 3, 1, 1), nn.SiLU()]
 
 
+# log σ² is clamped (as in latent-diffusion's DiagonalGaussianDistribution): a first run at lr 1e-3
+# without it blew up at step ~3,700 when exp(logvar) overflowed in the KL term.
+LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
+
+
 class ConvVAE(nn.Module):
     """``encode(x) -> (mu, logvar)`` each (n, latent_dim); ``decode(z) -> x`` (n, 3, 32, 32) in [0, 1]."""
 
@@ -44,7 +49,7 @@ class ConvVAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance of q(z|x) for images ``x`` in [0, 1]."""
         mu, logvar = self.to_posterior(self.encoder(2.0 * x - 1.0)).chunk(2, dim=1)
-        return mu, logvar
+        return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Per-pixel Bernoulli logits (n, 3, 32, 32)."""

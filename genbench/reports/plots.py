@@ -14,10 +14,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from genbench.io import atomic_path  # noqa: E402
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
+    """Lay out ``fig``, write it as PNG atomically and close it."""
     path = Path(path)
+    fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=dpi)
     plt.close(fig)
     return path
 
@@ -47,7 +49,7 @@ def trilemma_plot(results: dict, path: str | Path) -> Path:
     fig.colorbar(sc, ax=ax, label="diversity: recall (marker area: mode coverage)")
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title("The generative trilemma on shapes32")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -83,4 +85,4 @@ def sweep_plot(rows: list[dict], path: str | Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("DDIM: quality against sampling time")
-    return _save(fig, path)
+    return save_figure(fig, path)

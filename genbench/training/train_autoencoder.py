@@ -47,10 +47,10 @@ import torch
 
 from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
-from genbench.io import atomic_path
 from genbench.metrics.ssim import ssim
 from genbench.nn.autoencoder import KLAutoencoder
-from genbench.training.train_vae import TrainLoop, save_grid, seeded_generator
+from genbench.reports.plots import save_figure
+from genbench.training.train_vae import TrainLoop, add_loop_args, save_grid, seeded_generator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NAME = "ldm-autoencoder"
@@ -142,28 +142,14 @@ def plot_log(path: Path, rows: list[dict[str, float]], left: list[str], right: l
     ax_mon.set(xlabel="step", ylabel=right_label)
     if ax_mon.lines:
         ax_mon.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def add_common_args(p: argparse.ArgumentParser, log_every: int, sample_every: int, monitor: int,
                     monitor_help: str) -> None:
-    """Loop options shared by ``train_autoencoder`` and ``train_ldm``."""
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    p.add_argument("--n-train", type=int, default=N_TRAIN, help="train[0:n] images (smaller only for tests)")
-    p.add_argument("--log-every", type=int, default=log_every, help="steps per log.csv row")
-    p.add_argument("--sample-every", type=int, default=sample_every,
-                   help="steps between grids and monitor values (a multiple of --log-every)")
-    p.add_argument("--monitor", type=int, default=monitor, help=monitor_help)
+    """Loop options shared by ``train_autoencoder`` and ``train_ldm``: ``TrainLoop``'s, plus --n-eval."""
+    add_loop_args(p, log_every, sample_every, monitor, monitor_help)
     p.add_argument("--n-eval", type=int, default=N_EVAL, help="test[0:n] images for the final evaluation")
-    p.add_argument("--checkpoint-minutes", type=float, default=5.0)
-    p.add_argument("--log-dir", type=Path, default=None)
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore an existing checkpoint")
-    p.add_argument("--no-bundle", dest="bundle", action="store_false",
-                   help="do not write reference_models/ at the end (tests)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -48,6 +48,7 @@ from genbench.data.shapes32 import shapes32
 from genbench.diffusion import DiffusionSchedule, ddim_sample, linear_schedule
 from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.unet import UNet
+from genbench.reports.plots import save_figure
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NAME = "ddpm-unet"
@@ -186,10 +187,7 @@ def plot_curve(path: Path, rows: list[dict[str, float]]) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
     ax.set(xlabel="step", ylabel=f"ε-MSE (mean over {LOG_EVERY} steps)", yscale="log", title="DDPM training loss")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> None:

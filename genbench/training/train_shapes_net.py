@@ -34,6 +34,7 @@ from genbench.assets import load_bundled_weights, save_bundled_weights
 from genbench.data.shapes32 import CATEGORICAL_LABELS, shapes32
 from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.evaluator import HEADS, ShapesNet
+from genbench.reports.plots import save_figure
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN, N_TEST = 50_000, 10_000
@@ -116,10 +117,7 @@ def plot_curves(path: Path, rows: list[dict[str, float]]) -> None:
     ax_err.set(xlabel="epoch", ylabel=f"test error (1 − accuracy; 0 drawn at 0.5/{N_TEST})", yscale="log",
                title=f"test[0:{N_TEST}] error")
     ax_err.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> None:

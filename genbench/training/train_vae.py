@@ -41,6 +41,7 @@ from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
 from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.vae import ConvVAE
+from genbench.reports.plots import save_figure
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN = 50_000
@@ -123,10 +124,7 @@ def plot_curves(path: Path, rows: list[dict[str, float]], loss_keys: list[str], 
                 title="shapes-net on samples (monitor only)")
     if ax_conf.lines:
         ax_conf.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 @dataclass
@@ -216,15 +214,16 @@ class TrainLoop:
         atomic_write_csv(self.log_dir / "log.csv", self.rows)
 
 
-def add_loop_args(p: argparse.ArgumentParser, log_every: int, sample_every: int) -> None:
+def add_loop_args(p: argparse.ArgumentParser, log_every: int, sample_every: int, monitor: int = N_MONITOR,
+                  monitor_help: str = "samples for the shapes-net monitor (0: no monitor and no grids)") -> None:
+    """The ``TrainLoop`` options every resumable training script shares."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--n-train", type=int, default=N_TRAIN, help="train[0:n] images (smaller only for tests)")
     p.add_argument("--log-every", type=int, default=log_every, help="steps per log.csv row")
     p.add_argument("--sample-every", type=int, default=sample_every,
                    help="steps between sample grids and monitor values (a multiple of --log-every)")
-    p.add_argument("--monitor", type=int, default=N_MONITOR,
-                   help="samples for the shapes-net monitor (0: no monitor and no grids)")
+    p.add_argument("--monitor", type=int, default=monitor, help=monitor_help)
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--log-dir", type=Path, default=None)
     p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore an existing checkpoint")

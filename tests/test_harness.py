@@ -129,3 +129,16 @@ def test_caption_conditioned_generators_get_prompt_metrics():
     assert matched["clip_score"]["value"] > shifted["clip_score"]["value"] + 30
     assert matched["clip_score"]["n"] == 60 and matched["clip_score"]["model"] == "shapes-clip"
     assert matched["fid"]["value"] == shifted["fid"]["value"]  # the images are the same
+
+
+def test_timed_generator_reports_a_median_after_a_warm_up():
+    from genbench.harness.throughput import TimedGenerator
+
+    gen = TimedGenerator(CallableGenerator(lambda seed, start, n: shapes32("test", start, n).images, "real", nfe=1),
+                         keep_first=5)
+    first = gen.sample_range(0, 0, 4)
+    gen.sample_range(0, 4, 4)
+    assert torch.equal(gen.first, torch.cat([first, shapes32("test", 4, 1).images]))
+    tp = gen.throughput(min_repeats=3)  # two full-size calls were too few: topped up to 1 warm-up + 3
+    assert tp["warmup"] == 1 and tp["repeats"] == 3 and tp["batch_size"] == 4 and tp["images_per_s"] > 0
+    assert len(gen.calls) == 4

@@ -142,3 +142,13 @@ def test_timed_generator_reports_a_median_after_a_warm_up():
     tp = gen.throughput(min_repeats=3)  # two full-size calls were too few: topped up to 1 warm-up + 3
     assert tp["warmup"] == 1 and tp["repeats"] == 3 and tp["batch_size"] == 4 and tp["images_per_s"] > 0
     assert len(gen.calls) == 4
+
+
+def test_interval_ends_stay_inside_a_metrics_range():
+    from genbench.harness.runner import _metric
+    from genbench.metrics.bootstrap import BootstrapResult
+
+    res = BootstrapResult(value=0.96, ci=(0.93, 1.005), confidence=0.95, resamples=50, seed=0,
+                          samples=np.array([0.95, 0.97]), method="subsample")
+    assert _metric(0.96, res, 100, "mode_coverage")["ci"] == [0.93, 1.0]
+    assert _metric(0.96, res, 100, "kid")["ci"] == [0.93, 1.005]  # KID is unbiased: it may be negative or any size

@@ -58,9 +58,9 @@ def test_every_preset_evaluates_all_models_on_the_same_n():
         assert preset.n >= 10 and preset.batch_size >= 1
 
 
-def _record(fid, recall, modes, ips):
-    return {"metrics": {"fid": {"value": fid}, "recall": {"value": recall}, "mode_coverage": {"value": modes}},
-            "throughput": {"images_per_s": ips}}
+def _record(fid, coverage, modes, ips, recall=0.5):
+    return {"metrics": {"fid": {"value": fid}, "coverage": {"value": coverage}, "mode_coverage": {"value": modes},
+                        "recall": {"value": recall}}, "throughput": {"images_per_s": ips}}
 
 
 def test_corner_rule_on_a_textbook_trilemma():
@@ -68,6 +68,9 @@ def test_corner_rule_on_a_textbook_trilemma():
                           "ddpm": _record(5.0, 0.85, 1.0, 2.0), "ddim": _record(7.0, 0.8, 0.99, 100.0)}}
     assert corners(results) == {"vae": ["diversity", "speed"], "gan": ["quality", "speed"],
                                 "ddpm": ["quality", "diversity"], "ddim": ["quality", "diversity"]}
+    # off-manifold samples with a high recall do not buy the diversity corner: coverage decides
+    results["models"]["junk"] = _record(500.0, 0.01, 0.5, 100.0, recall=0.99)
+    assert corners(results)["junk"] == []
 
 
 def test_pareto_front_minimises_both_coordinates():

@@ -24,6 +24,7 @@ show on rank 0 only.
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import asdict, dataclass
 
@@ -67,11 +68,20 @@ class EvalConfig:
     clip_model: str = "shapes-clip"
 
 
-def _metric(value: float, res=None, n: int = 0, **extra) -> dict:
+# Ranges the metrics cannot leave. Half-sampling intervals are placed around the estimate and can
+# cross them (e.g. mode coverage 0.96 with an upper end of 1.005), so interval ends are clipped.
+METRIC_RANGES = {"fid": (0.0, math.inf), "is": (1.0, math.inf), "precision": (0.0, 1.0), "recall": (0.0, 1.0),
+                 "density": (0.0, math.inf), "coverage": (0.0, 1.0), "mode_coverage": (0.0, 1.0),
+                 "mode_kl": (0.0, math.inf), "recognisable": (0.0, 1.0), "prompt_shape": (0.0, 1.0),
+                 "prompt_color": (0.0, 1.0), "clip_score": (0.0, 100.0), "pairwise_ssim": (-1.0, 1.0)}
+
+
+def _metric(value: float, res=None, n: int = 0, name: str | None = None, **extra) -> dict:
     out = {"value": float(value), "n": n, **extra}
     if res is not None:
-        out |= {"ci": [res.ci[0], res.ci[1]], "confidence": res.confidence, "resamples": res.resamples,
-                "ci_method": res.method, "ci_seed": res.seed}
+        lo, hi = METRIC_RANGES.get(name, (-math.inf, math.inf))
+        out |= {"ci": [min(max(res.ci[0], lo), hi), min(max(res.ci[1], lo), hi)], "confidence": res.confidence,
+                "resamples": res.resamples, "ci_method": res.method, "ci_seed": res.seed}
     return out
 
 
@@ -188,7 +198,7 @@ def evaluate(generator: Generator, config: EvalConfig | None = None, progress: b
     full["fid"] = frechet.distance_to_stats(stats)  # the streamed statistics (identical up to rounding)
     intervals = bootstrap_many(lambda rows: sample_metrics(rows, 10), everything, resamples=cfg.resamples,
                                seed=cfg.seed, method="subsample", progress=progress)
-    metrics = {k: _metric(v, intervals[k], len(fake)) for k, v in full.items()}
+    metrics = {k: _metric(v, intervals[k], len(fake), k) for k, v in full.items()}
     metrics["kid"] |= {"std": kid(ref.sample, fake, cfg.kid_subsets, min(cfg.kid_subset_size, len(fake)),
                                   cfg.seed)[1], "subsets": cfg.kid_subsets}
     if p is not None:
@@ -200,10 +210,10 @@ def evaluate(generator: Generator, config: EvalConfig | None = None, progress: b
     if half >= 2:
         per_pair = ssim(pairs[:half], pairs[half:2 * half]).numpy()
         metrics["pairwise_ssim"] = _metric(per_pair.mean(), bootstrap_ci(np.mean, per_pair, resamples=cfg.resamples,
-                                                                          seed=cfg.seed), half)
+                                                                          seed=cfg.seed), half, "pairwise_ssim")
     for key, per_sample in samples.prompted.items():  # means over samples, percentile bootstrap
         metrics[key] = _metric(per_sample.mean(), bootstrap_ci(np.mean, per_sample, resamples=cfg.resamples,
-                                                               seed=cfg.seed), len(per_sample))
+                                                               seed=cfg.seed), len(per_sample), key)
     if samples.prompted:
         metrics["clip_score"]["model"] = cfg.clip_model
     return {"metrics": metrics, "meta": generator.meta.to_dict(),

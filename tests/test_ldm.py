@@ -201,12 +201,12 @@ def test_conditioned_unet_runs_uses_the_context_and_validates_it():
         UNet(**LATENT_CONFIG)(x, t, context)
 
 
-def test_ddpm_training_checkpoint_still_loads_strictly():
-    path = REPO / "reports" / "training" / "ddpm" / "checkpoint.pt"
-    if not path.is_file():
-        pytest.skip("no DDPM training checkpoint here")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    UNet(**UNET_CONFIG).load_state_dict(state["ema"], strict=True)
+def test_bundled_ddpm_weights_still_load_strictly():
+    """The conditioning code leaves the unconditional U-Net's parameters as they were trained."""
+    from genbench.assets import load_bundled_weights
+
+    state, _ = load_bundled_weights("ddpm-unet")
+    UNet(**UNET_CONFIG).load_state_dict(state, strict=True)
 
 
 # --- classifier-free guidance --------------------------------------------------------------------

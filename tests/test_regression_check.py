@@ -71,7 +71,7 @@ def noisy_gan(seed, start, n):
     if not _GAN:
         _GAN.append(gb.get_generator("gan", device="cpu"))
     clean = _GAN[0].sample_range(seed, start, n)
-    return gaussian_noise(clean, 0.25, torch.Generator().manual_seed(seed * 1_000_003 + start))
+    return gaussian_noise(clean, 1.0, torch.Generator().manual_seed(seed * 1_000_003 + start))
 '''
 
 

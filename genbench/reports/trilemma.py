@@ -36,8 +36,8 @@ SCALE: dict[str, float] = {}  # display scale per metric (none: KID's size depen
 CORNER_RULE = (f"Corners: **quality** = FID ≤ {QUALITY_FID_FACTOR:g}× the best FID in the table; **diversity** = "
                f"coverage ≥ {DIVERSITY_FACTOR:g}× the best coverage and mode coverage ≥ {DIVERSITY_FACTOR:g}× the best; "
                f"**speed** = images/s ≥ {SPEED_FRACTION:g}× the fastest. Values are estimates on the run's n "
-               f"samples; ± is half the width of the 95% half-sampling interval. pair SSIM is the mean SSIM "
-               f"between random pairs of samples (lower = more varied).")
+               f"samples. pair SSIM is the mean SSIM between random pairs of samples (lower = more varied).")
+INTERVAL_NOTE = " ± is half the width of the 95% half-sampling interval."
 
 
 def _value(record: dict, metric: str) -> float:
@@ -123,11 +123,12 @@ def trilemma_markdown(results: dict) -> str:
             else:
                 cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\n" + CORNER_RULE
+    return "\n".join(lines) + "\n\n" + CORNER_RULE + INTERVAL_NOTE
 
 
 def trilemma_text(results: dict) -> str:
     """A plain-text rendering for the terminal (values only; the intervals are in report.md)."""
     df = trilemma_frame(results).copy()
     df.columns = [f"{label}" for _, label in df.columns]
-    return df.to_string(float_format=lambda v: f"{v:.4g}") + "\n\n" + CORNER_RULE.replace("**", "")
+    return (df.to_string(float_format=lambda v: f"{v:.4g}") + "\n\n" + CORNER_RULE.replace("**", "")
+            + " The 95% intervals are in report.md and results.json.")

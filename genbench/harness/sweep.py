@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from genbench.generators.bundled import DiffusionGenerator
+from genbench.harness.distributed import is_main
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.harness.throughput import TimedGenerator
 from genbench.io import atomic_write_text
@@ -79,17 +80,17 @@ def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str |
                      "fid_ci_low": m["fid"]["ci"][0], "fid_ci_high": m["fid"]["ci"][1],
                      "kid": m["kid"]["value"], "precision": m["precision"]["value"], "recall": m["recall"]["value"],
                      "mode_coverage": m.get("mode_coverage", {}).get("value", float("nan")),
-                     "ssim_to_ref": float(ssim(gen.first, reference).mean()),
+                     "ssim_to_ref": float("nan") if gen.first is None else float(ssim(gen.first, reference).mean()),
                      "ms_per_image": tp["ms_per_image"], "images_per_s": tp["images_per_s"]})
     df = pd.DataFrame(rows)
     front = set(pareto_front(list(zip(df["ms_per_image"], df["fid"]))))
     df["pareto"] = [i in front for i in range(len(df))]
-    if out_dir is not None:
+    if out_dir is not None and is_main():  # under torchrun rank 0 alone holds samples 0… for SSIM and writes
         write_sweep(df, cfg, Path(out_dir), {"command": shlex.join(sys.argv), "device": str(device or (
             "cuda" if torch.cuda.is_available() else "cpu")), "wall_seconds": round(time.time() - started, 1),
             "eval_config": asdict(eval_cfg), "reference": record["provenance"]["reference"],
             "extractor": record["provenance"]["extractor"],
-            "weights_sha256": record["provenance"]["weights_sha256"], "denoiser": record["meta"]["options"]})
+            "weights_sha256": record["provenance"]["weights_sha256"], "denoiser_weights_sha256": record["meta"]["options"]["weights_sha256"]})
     return df
 
 

@@ -1,12 +1,9 @@
 """Sampling throughput, measured apart from metric work.
 
-Two protocols, both under ``torch.inference_mode`` with CUDA synchronised before and after each
-timed call when the generator runs there, reporting the median:
-
-- ``measure_throughput``: ``warmup`` untimed calls, then ``repeats`` timed calls of
-  ``sample_range`` on one fixed batch.
-- ``TimedGenerator``: the same timing around the sampling calls an evaluation makes anyway
-  (the first call is the warm-up), for generators too slow to sample twice.
+``TimedGenerator`` times the sampling calls an evaluation makes anyway (so generators too slow
+to sample twice are timed at no extra cost), each under ``torch.inference_mode`` with CUDA
+synchronised before and after when the generator runs there; the first call is the warm-up and
+the median of the rest is reported.
 
 Peak memory is CUDA's max allocated bytes on GPU, else the process's peak resident set size
 (which includes everything loaded before).
@@ -27,30 +24,6 @@ from genbench.generators.base import Generator
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def measure_throughput(generator: Generator, batch_size: int = 64, repeats: int = 3, warmup: int = 1,
-                       seed: int = 0) -> dict:
-    """{"images_per_s", "ms_per_image", "nfe", "batch_size", "repeats", "peak_memory_mb", "device"}."""
-    if repeats < 1:
-        raise ValueError(f"repeats must be >= 1, got {repeats}")
-    times = []
-    device = torch.device(getattr(generator, "device", "cpu"))
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            _sync(device)
-            t0 = time.perf_counter()
-            generator.sample_range(seed, 0, batch_size)
-            _sync(device)
-            if i >= warmup:
-                times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
-    peak_mb = _peak_memory_mb(device)
-    return {"images_per_s": batch_size / median, "ms_per_image": 1000 * median / batch_size,
-            "nfe": generator.meta.nfe, "batch_size": batch_size, "repeats": repeats, "warmup": warmup,
-            "peak_memory_mb": peak_mb, "device": str(device)}
 
 
 class TimedGenerator(Generator):
@@ -92,7 +65,8 @@ class TimedGenerator(Generator):
         return torch.cat(self._kept) if self._kept else None
 
     def throughput(self, min_repeats: int = 3, top_up_seconds: float = 10.0) -> dict:
-        """Same keys as ``measure_throughput`` (``repeats`` = timed calls, ``warmup`` = 0 or 1).
+        """{"images_per_s", "ms_per_image", "nfe", "batch_size", "repeats" (timed calls), "warmup" (0 or 1),
+        "peak_memory_mb", "device", "method"}.
 
         When the evaluation made fewer than 1 + ``min_repeats`` full-size calls (a small n) and the
         missing ones would take at most ``top_up_seconds``, they are made now (samples from index

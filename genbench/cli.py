@@ -70,7 +70,7 @@ def _cmd_disturb(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from genbench.harness.runner import evaluate
     from genbench.harness.throughput import TimedGenerator
-    from genbench.reports.grids import save_grid
+    from genbench.reports.grids import save_grid, save_grid_prompts
     from genbench.reports.results import render, write_results
 
     gen = TimedGenerator(_generator(args), keep_first=64)
@@ -87,6 +87,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         paths = write_results(results, args.out)
         if gen.first is not None:
             paths.append(save_grid(gen.first, Path(args.out) / "samples.png"))
+            if hasattr(gen, "captions_for"):  # caption-conditioned: the grid's prompts, row by row
+                paths.append(save_grid_prompts(gen.captions_for(0, len(gen.first)), paths[-1]))
         for path in paths:
             print(path, file=sys.stderr)
     return 0
@@ -148,25 +150,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    if args.sampler == "guidance":
+        return _cmd_sweep_guidance(args)
     from genbench.harness.sweep import SweepConfig, run_sweep, sweep_markdown
 
-    cfg = SweepConfig(steps=tuple(_int_list(args.steps, "--steps")), etas=tuple(_float_list(args.eta, "--eta")),
-                      sigma_hat=not args.no_sigma_hat, spacing=args.spacing, n=args.n, seed=args.seed,
+    cfg = SweepConfig(steps=tuple(_int_list(args.steps or "10,20,50,100,1000", "--steps")),
+                      etas=tuple(_float_list(args.eta or "0,0.2,0.5,1", "--eta")),
+                      sigma_hat=not args.no_sigma_hat, spacing=args.spacing, n=args.n or 500, seed=args.seed,
                       batch_size=args.batch_size, resamples=args.resamples)
     out = Path(args.out) if args.out else None
     df = run_sweep(cfg, out, device=args.device, progress=not args.quiet,
                    log=(lambda *a, **k: None) if args.quiet else print)
     if not distributed.is_main():
         return 0
-    if args.format == "json":
-        print(df.to_json(orient="records", indent=2))
-    elif args.format == "csv":
-        print(df.to_csv(index=False), end="")
-    elif args.format == "md":
-        print(sweep_markdown(df, cfg))
-    else:
-        print(sweep_markdown(df, cfg).replace("![FID against time per image](sweep.png)", "").strip())
+    print(_render_sweep(df, args.format, sweep_markdown(df, cfg), "![FID against time per image](sweep.png)"))
     return 0
+
+
+def _cmd_sweep_guidance(args: argparse.Namespace) -> int:
+    from genbench.harness.guidance_sweep import GuidanceSweepConfig, guidance_markdown, run_guidance_sweep
+
+    if args.scales is None:
+        raise ValueError("sweep guidance needs --scales, e.g. --scales 1,2,3,5,7.5")
+    steps, etas = _int_list(args.steps or "50", "--steps"), _float_list(args.eta or "0", "--eta")
+    if len(steps) != 1 or len(etas) != 1:
+        raise ValueError("sweep guidance takes one --steps value and one --eta value")
+    cfg = GuidanceSweepConfig(scales=tuple(_float_list(args.scales, "--scales")), steps=steps[0], eta=etas[0],
+                              n=args.n or 1000, seed=args.seed, batch_size=args.batch_size,
+                              resamples=args.resamples, pairs=args.pairs)
+    out = Path(args.out) if args.out else None
+    df = run_guidance_sweep(cfg, out, device=args.device, progress=not args.quiet,
+                            log=(lambda *a, **k: None) if args.quiet else print)
+    if not distributed.is_main():
+        return 0
+    print(_render_sweep(df, args.format, guidance_markdown(df, cfg),
+                        "![FID and prompt accuracy against the guidance scale](guidance.png)"))
+    return 0
+
+
+def _render_sweep(df, fmt: str, markdown: str, image_line: str) -> str:
+    """A sweep's rows as json / csv, or its markdown report (without the image line for the terminal)."""
+    if fmt == "json":
+        return df.to_json(orient="records", indent=2)
+    if fmt == "csv":
+        return df.to_csv(index=False).rstrip("\n")
+    return markdown if fmt == "md" else markdown.replace(image_line, "").strip()
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -278,17 +306,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines on stderr")
     p.set_defaults(func=_cmd_run)
-    p = sub.add_parser("sweep", help="step-versus-quality sweep of a bundled sampler (DDIM Table 1)")
-    p.add_argument("sampler", choices=["ddim"], help="the sampler to sweep (ddim, over the DDPM denoiser)")
-    p.add_argument("--steps", default="10,20,50,100,1000", help="comma-separated numbers of steps S")
-    p.add_argument("--eta", default="0,0.2,0.5,1", help="comma-separated η values in [0, 1]")
-    p.add_argument("--no-sigma-hat", action="store_true", help="leave out the σ̂ (larger-variance DDPM) row")
-    p.add_argument("--spacing", default="uniform", choices=["uniform", "trailing", "quadratic", "linspace"])
-    p.add_argument("-n", "--n", type=int, default=500, help="samples per cell")
+    p = sub.add_parser("sweep", help="DDIM steps against quality (DDIM Table 1), or the LDM guidance scale "
+                                     "against quality and prompt following")
+    p.add_argument("sampler", choices=["ddim", "guidance"],
+                   help="ddim: S × η grid over the DDPM denoiser; guidance: classifier-free guidance scales of ldm")
+    p.add_argument("--steps", default=None, help="ddim: comma-separated numbers of steps S (default "
+                                                 "10,20,50,100,1000); guidance: the DDIM steps (default 50)")
+    p.add_argument("--eta", default=None, help="ddim: comma-separated η values in [0, 1] (default 0,0.2,0.5,1); "
+                                               "guidance: one η (default 0)")
+    p.add_argument("--no-sigma-hat", action="store_true", help="ddim: leave out the σ̂ (larger-variance DDPM) row")
+    p.add_argument("--spacing", default="uniform", choices=["uniform", "trailing", "quadratic", "linspace"],
+                   help="ddim: timestep spacing")
+    p.add_argument("--scales", default=None, help="guidance: comma-separated scales s >= 0, e.g. 1,2,3,5,7.5")
+    p.add_argument("--pairs", type=int, default=100,
+                   help="guidance: captions drawn twice (seeds s, s + 1) for the same-prompt SSIM")
+    p.add_argument("-n", "--n", type=int, default=None,
+                   help="samples per cell (default: ddim 500; guidance 1000 held-out captions)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=125)
     p.add_argument("--resamples", type=int, default=20, help="half-sampling resamples for the FID intervals")
-    p.add_argument("--out", default=None, help="folder for sweep.json / .csv / .md / .png")
+    p.add_argument("--out", default=None, help="folder for sweep.* (ddim) or guidance.* (guidance): json, csv, md, png")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
     p.add_argument("--quiet", action="store_true")

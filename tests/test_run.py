@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from genbench.cli import main
 from genbench.harness.presets import PRESETS, get_preset
@@ -33,8 +34,11 @@ def test_run_writes_the_trilemma_report(tmp_path, capsys):
         assert record["throughput"]["images_per_s"] > 0
         assert record["throughput"]["nfe"] == record["meta"]["nfe"] == {"ddim-10": 10, "ldm": 100}.get(name, 1)
         assert (out / record["samples_grid"]).stat().st_size > 0
+        assert ("samples_prompts" in record) == (name == "ldm")
         prompted = {"clip_score", "prompt_shape", "prompt_color"} & set(record["metrics"])
         assert prompted == (set() if name != "ldm" else {"clip_score", "prompt_shape", "prompt_color"})
+    prompts = (out / results["models"]["ldm"]["samples_prompts"]).read_text().splitlines()
+    assert len(prompts) == 5 and prompts[0].count(" | ") == 7  # 40 samples: 5 rows of 8 prompts
     ldm = results["models"]["ldm"]["metrics"]
     assert 0 <= ldm["prompt_shape"]["value"] <= 1 and ldm["clip_score"]["n"] == 40
     prov = results["provenance"]
@@ -97,6 +101,46 @@ def test_sweep_writes_a_table1_shaped_report(tmp_path, capsys):
     md = (out / "sweep.md").read_text()
     assert "| variant | S=2 | S=5 |" in md and "Pareto front" in md
     assert (out / "sweep.png").stat().st_size > 0 and json.loads((out / "sweep.json").read_text())["provenance"]
+
+
+@pytest.mark.usefixtures("random_bundled_assets")
+def test_guidance_sweep_reports_quality_prompts_and_diversity_per_scale(tmp_path, capsys):
+    out = tmp_path / "guidance"
+    rc = main(["sweep", "guidance", "--scales", "1,3", "--steps", "3", "--n", "20", "--batch-size", "10",
+               "--pairs", "6", "--resamples", "5", "--out", str(out), "--quiet", "--format", "json"])
+    assert rc == 0
+    cells = json.loads(capsys.readouterr().out)
+    assert [c["guidance"] for c in cells] == [1.0, 3.0]
+    assert [c["nfe"] for c in cells] == [3, 6]  # s = 1: conditional pass only; else a doubled batch
+    for c in cells:
+        for key in ("fid", "clip_score", "prompt_shape", "prompt_color", "same_prompt_ssim"):
+            assert c[f"{key}_ci_low"] <= c[key] <= c[f"{key}_ci_high"], key
+        assert 0 <= c["prompt_shape"] <= 1 and -1 <= c["same_prompt_ssim"] < 1 and c["images_per_s"] > 0
+    md = (out / "guidance.md").read_text()
+    assert "| s | FID | CLIP score | prompt shape | prompt colour |" in md and "same-prompt SSIM" in md
+    assert (out / "guidance.png").stat().st_size > 0
+    assert json.loads((out / "guidance.json").read_text())["provenance"]["generator"]["name"] == "ldm"
+
+
+def test_same_prompt_ssim_is_one_when_the_noise_is_ignored():
+    """A generator whose samples depend on the caption alone has no diversity per prompt: SSIM 1."""
+    from genbench.harness.guidance_sweep import GuidanceSweepConfig, same_prompt_ssim
+
+    class CaptionOnly:
+        def sample_range(self, seed, start, n):
+            return torch.stack([torch.full((3, 32, 32), 7 * (start + i) % 256, dtype=torch.uint8)
+                                for i in range(n)])
+
+    gen = CaptionOnly()
+    cfg = GuidanceSweepConfig(n=10, pairs=8, batch_size=3, resamples=5)
+    result = same_prompt_ssim(gen, gen.sample_range(0, 0, 8), cfg)
+    assert result["same_prompt_ssim"] == pytest.approx(1.0)
+    assert math.isnan(same_prompt_ssim(gen, None, cfg)["same_prompt_ssim"])
+
+
+def test_guidance_sweep_needs_scales(capsys):
+    assert main(["sweep", "guidance"]) == 2
+    assert "--scales" in capsys.readouterr().err
 
 
 def test_sweep_rejects_bad_lists(capsys):

@@ -103,3 +103,32 @@ def test_checkpoint_resume_reproduces_the_next_step(images, tmp_path):
     assert run_step(model2, ema2, optimizer2, 3) == expected
     for a, b in zip(ema.parameters(), ema2.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_refinement_starts_as_the_network_without_it_and_costs_little():
+    """Warm start: a checkpoint of the plain network loads into one with the full-resolution
+    refinement, whose outputs are then identical (zero-initialised); the FLOP budget still holds."""
+    plain = _perturbed(UNet(**td.UNET_CONFIG)).eval()
+    refined = UNet(**td.UNET_CONFIG, refine_channels=32).eval()
+    missing, unexpected = refined.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("refine_") for k in missing)
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([3, 999])
+    with torch.no_grad():
+        assert torch.equal(refined(x, t), plain(x, t))
+        refined.refine_out.weight.normal_(std=0.02)  # trained: the correction reaches the output
+        assert not torch.allclose(refined(x, t), plain(x, t))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        refined(x, t)
+    assert counter.get_total_flops() / 2 <= MAX_GFLOP_PER_IMAGE * 1e9 * 2  # 2 images
+
+
+def test_warm_start_loads_weights_and_step_and_refuses_other_networks(tmp_path):
+    model, ema, optimizer = td.build_training(lr=2e-4, seed=0)
+    td.save_checkpoint(tmp_path / "plain.pt", _perturbed(model), ema, optimizer, step=7, train_seconds=12.5)
+    config = {**td.UNET_CONFIG, "refine_channels": 8}
+    model2, ema2, _ = td.build_training(lr=2e-4, seed=1, unet_config=config)
+    assert td.warm_start(tmp_path / "plain.pt", model2, ema2) == (7, 12.5)
+    assert torch.equal(model2.stem.weight, model.stem.weight) and torch.equal(ema2.stem.weight, ema.stem.weight)
+    other, ema3, _ = td.build_training(lr=2e-4, seed=0, unet_config={**td.UNET_CONFIG, "channels": (32, 64, 64, 64)})
+    with pytest.raises(SystemExit, match="does not fit"):
+        td.warm_start(tmp_path / "plain.pt", other, ema3)

@@ -126,7 +126,8 @@ class DiffusionGenerator(_Bundled):
         self.schedule = linear_schedule(cfg["T"], cfg["beta_start"], cfg["beta_end"])
         if sampler == "ddim" and not 1 <= steps <= self.schedule.T:
             raise ValueError(f"steps must be in [1, {self.schedule.T}], got {steps}")
-        unet_keys = ("in_channels", "patch_size", "channels", "num_res_blocks", "attention_levels", "heads", "groups")
+        unet_keys = ("in_channels", "patch_size", "channels", "num_res_blocks", "attention_levels", "heads", "groups",
+                     "refine_channels")
         self.net = self._finish(UNet(**{k: tuple(v) if isinstance(v, list) else v
                                         for k, v in cfg.items() if k in unet_keys}))
         self.sampler, self.steps, self.eta, self.spacing = sampler, steps, eta, spacing

@@ -28,7 +28,7 @@ from genbench.harness.presets import Preset
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.harness.throughput import TimedGenerator
 from genbench.io import atomic_write_text
-from genbench.reports.grids import save_grid
+from genbench.reports.grids import save_grid, save_grid_prompts
 from genbench.reports.plots import trilemma_plot
 from genbench.reports.results import render
 from genbench.reports.trilemma import trilemma_markdown
@@ -69,6 +69,9 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
         if out is not None and is_main() and gen.first is not None:
             save_grid(gen.first, out / f"samples_{spec.label}.png")
             record["samples_grid"] = f"samples_{spec.label}.png"
+            if hasattr(gen, "captions_for"):  # caption-conditioned: the prompts of the grid, row by row
+                record["samples_prompts"] = save_grid_prompts(gen.captions_for(0, len(gen.first)),
+                                                              out / record["samples_grid"]).name
         results["models"][spec.label] = record
         if out is not None and is_main():
             atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
@@ -107,6 +110,8 @@ def report_markdown(results: dict) -> str:
     for name, r in results["models"].items():
         if "samples_grid" in r:
             lines += [f"**{name}** ({r['meta'].get('nfe')} NFE)", "", f"![{name}]({r['samples_grid']})", ""]
+            if "samples_prompts" in r:
+                lines += [f"Prompts, row by row: [{r['samples_prompts']}]({r['samples_prompts']})", ""]
     for name, reason in results.get("skipped", {}).items():
         lines += [f"**{name}**: skipped — {reason}", ""]
     lines += ["## Every metric", "", render(results, "md"), ""]

@@ -118,11 +118,18 @@ def sweep_markdown(df: pd.DataFrame, cfg: SweepConfig) -> str:
 
 
 def write_sweep(df: pd.DataFrame, cfg: SweepConfig, out: Path, provenance: dict) -> list[Path]:
-    paths = [out / "sweep.json", out / "sweep.csv", out / "sweep.md"]
+    return write_sweep_files(out, "sweep", "genbench sweep ddim", df, cfg, provenance, sweep_markdown(df, cfg),
+                             sweep_plot)
+
+
+def write_sweep_files(out: Path, stem: str, title: str, df: pd.DataFrame, cfg, provenance: dict, markdown: str,
+                      plot) -> list[Path]:
+    """``<stem>.json`` (config, one record per cell, provenance), ``<stem>.csv``, ``<stem>.md`` (title,
+    command, ``markdown``) and ``<stem>.png`` (``plot(cells, path)``) in ``out``, each written atomically."""
+    paths = [out / f"{stem}.json", out / f"{stem}.csv", out / f"{stem}.md"]
     atomic_write_text(paths[0], json.dumps({"config": asdict(cfg), "cells": df.to_dict(orient="records"),
                                             "provenance": provenance}, indent=2) + "\n")
     atomic_write_text(paths[1], df.to_csv(index=False))
-    atomic_write_text(paths[2], "# genbench sweep ddim\n\n" + f"Command: `{provenance['command']}`\n\n"
-                      + sweep_markdown(df, cfg))
-    paths.append(sweep_plot(df.to_dict(orient="records"), out / "sweep.png"))
+    atomic_write_text(paths[2], f"# {title}\n\nCommand: `{provenance['command']}`\n\n" + markdown)
+    paths.append(plot(df.to_dict(orient="records"), out / f"{stem}.png"))
     return paths

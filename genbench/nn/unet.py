@@ -24,6 +24,15 @@ Cost of the default config on 32×32×3: 3.20 M parameters, 0.143 GFLOP per imag
 layers and attention matmuls; normalisations and activations not counted; the budget of 0.15 is
 pinned in ``tests/test_unet.py``), about 1.7 ms per image per forward at batch 256 on one CPU thread.
 
+Full-resolution refinement (``refine_channels`` = R > 0; the bundled pixel DDPM since its
+fine-tuning): out ← out + conv3×3(SiLU(conv3×3([x, out]) + Linear(time embedding))), R hidden
+channels, the last conv zero-initialised, so a network trained without it loads (its keys plus
+``refine_*``) and starts from identical outputs. It exists because with p = 2 the head predicts
+each pixel of a 2×2 patch from one 16×16 feature, and the trained network's ε̂ errors carried a
+2×2-periodic pattern (rms 0.038 per image at every t, measured at step 20.5k) that the x̂₀ = (x_t −
+√(1−ᾱ)ε̂)/√ᾱ of the first sampling steps amplifies up to 157× into the grid seen in samples. Cost at
+R = 32 on 32×32×3: +6,755 parameters and 5.3 MFLOP per image (0.148 GFLOP in all).
+
 Conditioning (latent diffusion; only with ``context_dim`` set): ``forward(x, t, context)`` takes a
 context sequence (n, L, context_dim), e.g. a text encoder's per-token outputs. It enters twice:
 (1) its mean over the L positions → Linear → added to the time embedding (global conditioning,
@@ -125,13 +134,14 @@ class UNet(nn.Module):
     num_res_blocks: encoder blocks per level (the decoder has one more); attention_levels: levels
     with self-attention after each block (the middle always has one); heads: attention heads;
     groups: GroupNorm groups (must divide every block's input and output width); context_dim: width
-    of the conditioning context (None: unconditional; see the module docstring).
+    of the conditioning context (None: unconditional; see the module docstring); refine_channels:
+    width of the full-resolution output refinement (0: none; see the module docstring).
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int | None = None, patch_size: int = 2,
                  channels: tuple[int, ...] = (32, 64, 64, 128), num_res_blocks: int = 1,
                  attention_levels: tuple[int, ...] = (2, 3), heads: int = 4, groups: int = 16,
-                 context_dim: int | None = None) -> None:
+                 context_dim: int | None = None, refine_channels: int = 0) -> None:
         super().__init__()
         self.context_dim = context_dim
         out_channels = in_channels if out_channels is None else out_channels
@@ -173,6 +183,13 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out[2].bias)
         if context_dim is not None:  # created last: the unconditional modules above draw the same init
             self.context_emb = nn.Linear(context_dim, emb_dim)
+        self.refine_channels = refine_channels
+        if refine_channels:  # last again, and zero-initialised: a network without it loads and runs unchanged
+            self.refine_in = nn.Conv2d(in_channels + out_channels, refine_channels, 3, padding=1)
+            self.refine_emb = nn.Linear(emb_dim, refine_channels)
+            self.refine_out = nn.Conv2d(refine_channels, out_channels, 3, padding=1)
+            nn.init.zeros_(self.refine_out.weight)
+            nn.init.zeros_(self.refine_out.bias)
 
     @staticmethod
     def _cross(ch: int, context_dim: int | None, heads: int, groups: int) -> list[nn.Module]:
@@ -211,7 +228,11 @@ class UNet(nn.Module):
         for layer in self.up:
             h = _apply(layer, torch.cat([h, skips.pop()], dim=1) if isinstance(layer, nn.ModuleList) else h, emb,
                        context)
-        return self.out(h)
+        out = self.out(h)
+        if self.refine_channels:  # full-resolution correction from the input and the head's output
+            r = F.silu(self.refine_in(torch.cat([x, out], dim=1)) + self.refine_emb(emb)[:, :, None, None])
+            out = out + self.refine_out(r)
+        return out
 
 
 def _apply(layer: nn.Module, h: torch.Tensor, emb: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,5 +1,5 @@
 """Plots (matplotlib, Agg backend, written atomically as PNG): the trilemma plot and the DDIM
-sweep's quality-versus-time plot with its Pareto front."""
+sweep's quality-versus-time plot with its Pareto front, and the guidance sweep's trade-off plot."""
 
 from __future__ import annotations
 
@@ -85,4 +85,29 @@ def sweep_plot(rows: list[dict], path: str | Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title("DDIM: quality against sampling time")
+    return save_figure(fig, path)
+
+
+def guidance_plot(rows: list[dict], path: str | Path) -> Path:
+    """The guidance trade-off, one point per scale s: FID (left) and prompt accuracy, CLIP score
+    (÷ 100) and same-prompt SSIM (right) against s. ``rows``: dicts with "guidance", "fid" and any of
+    "prompt_shape", "prompt_color", "clip_score", "same_prompt_ssim"."""
+    rows = sorted(rows, key=lambda r: r["guidance"])
+    scales = [r["guidance"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 4.0))
+    left.plot(scales, [r["fid"] for r in rows], marker="o", color="black")
+    left.set_xlabel("guidance scale s")
+    left.set_ylabel("FID (lower is better)")
+    left.grid(True, alpha=0.3)
+    for key, label, scale in (("prompt_shape", "prompt shape accuracy", 1.0), ("prompt_color",
+                              "prompt colour accuracy", 1.0), ("clip_score", "CLIP score / 100", 0.01),
+                              ("same_prompt_ssim", "same-prompt SSIM (less diverse ↑)", 1.0)):
+        values = [r.get(key, math.nan) for r in rows]
+        if not all(math.isnan(v) for v in values):
+            right.plot(scales, [v * scale for v in values], marker="o", label=label)
+    right.set_xlabel("guidance scale s")
+    right.set_ylim(0, 1.05)
+    right.grid(True, alpha=0.3)
+    right.legend(fontsize=8)
+    fig.suptitle("Classifier-free guidance: quality, prompt following and diversity")
     return save_figure(fig, path)

@@ -26,6 +26,12 @@ steps: step, mean loss over those steps, learning rate, images/s of wall time, c
 seconds), ``curve.png``, and with --sample-every K a 4×4 grid ``samples_step{s}.png`` of EMA
 samples (DDIM, 50 steps, η = 0, fixed noise) every K steps. When --steps is reached the EMA
 weights are bundled in fp16 with their ε-MSE on test[0:1000] (fixed t and noise) in fp32 and fp16.
+
+Warm start (how the bundled network got its full-resolution refinement, see ``genbench.nn.unet``):
+``--refine-channels 32 --init-from CKPT --log-dir DIR`` starts a new run in DIR from CKPT's model
+and EMA weights, step count and training seconds (the zero-initialised refinement layers are new),
+with a fresh AdamW and the learning-rate warm-up counted again from that step; batches keep
+coming from (seed, step), and the run resumes from DIR/checkpoint.pt like any other.
 """
 
 from __future__ import annotations
@@ -73,6 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sample-every", type=int, default=0, help="write a sample grid every K steps (0: never)")
     p.add_argument("--log-dir", type=Path, default=None, help="default: reports/training/ddpm")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore an existing checkpoint")
+    p.add_argument("--refine-channels", type=int, default=0,
+                   help="width of the U-Net's full-resolution output refinement (0: none, the first run's network)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="warm start (when --log-dir has no checkpoint yet): model and EMA weights and the step "
+                        "count of another run's checkpoint; layers it lacks (refine_*) keep their init")
     return p.parse_args(argv)
 
 
@@ -111,10 +122,11 @@ def ema_decay(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
-def build_training(lr: float, seed: int) -> tuple[UNet, UNet, torch.optim.Optimizer]:
-    """(model, EMA copy, AdamW) for ``UNET_CONFIG`` with the initial weights of ``seed``."""
+def build_training(lr: float, seed: int, unet_config: dict[str, Any] | None = None
+                   ) -> tuple[UNet, UNet, torch.optim.Optimizer]:
+    """(model, EMA copy, AdamW) for ``unet_config`` (default ``UNET_CONFIG``) with the initial weights of ``seed``."""
     torch.manual_seed(seed)
-    model = UNet(**UNET_CONFIG)
+    model = UNet(**(UNET_CONFIG if unet_config is None else unet_config))
     ema = copy.deepcopy(model).requires_grad_(False)
     return model, ema, torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
 
@@ -151,6 +163,21 @@ def load_checkpoint(path: Path, model: UNet, ema: UNet, optimizer: torch.optim.O
     ema.load_state_dict(state.pop("ema"))
     optimizer.load_state_dict(state.pop("optimizer"))
     return state
+
+
+def warm_start(path: Path, model: UNet, ema: UNet) -> tuple[int, float]:
+    """Load the model and EMA weights of another run's checkpoint into ``model`` and ``ema``, where only
+    layers the checkpoint lacks (the ``refine_*`` refinement) may keep their initial values; return
+    that checkpoint's step and training seconds (the run continues counting from them)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for key, net in (("model", model), ("ema", ema)):
+        try:
+            missing, unexpected = net.load_state_dict(state[key], strict=False)
+        except RuntimeError as exc:  # a parameter of another shape
+            raise SystemExit(f"{path} does not fit this network: {exc}") from None
+        if unexpected or any(not k.startswith("refine_") for k in missing):
+            raise SystemExit(f"{path} does not fit this network: unexpected {unexpected}, missing {missing}")
+    return int(state["step"]), float(state["train_seconds"])
 
 
 @torch.inference_mode()
@@ -198,20 +225,29 @@ def main(argv: list[str] | None = None) -> None:
     hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
                "weight_decay": WEIGHT_DECAY, "warmup_steps": WARMUP_STEPS, "grad_clip": GRAD_CLIP,
                "optimizer": "AdamW", "loss": "simple (ε-MSE), t uniform"}
-    config = {"architecture": "UNet", **UNET_CONFIG, "T": T, "beta_start": BETA_START, "beta_end": BETA_END,
+    unet_config = {**UNET_CONFIG, **({"refine_channels": args.refine_channels} if args.refine_channels else {})}
+    if args.init_from is not None:
+        hparams["init_from"] = args.init_from.name
+    config = {"architecture": "UNet", **unet_config, "T": T, "beta_start": BETA_START, "beta_end": BETA_END,
               "schedule": "linear", "prediction": "eps",
               "input": "float RGB x = 2*u8/255 - 1 in [-1, 1], NCHW, 32x32; t int64 in [0, T)"}
     schedule = linear_schedule(T, BETA_START, BETA_END)
     images = shapes32("train", 0, N_TRAIN).images
-    model, ema, optimizer = build_training(args.lr, args.seed)
-    step, rows, train_seconds, window = 0, [], 0.0, (0.0, 0)
+    model, ema, optimizer = build_training(args.lr, args.seed, unet_config)
+    step, rows, train_seconds, window, init_step = 0, [], 0.0, (0.0, 0), 0
     if args.resume and checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, model, ema, optimizer)
         if state["hparams"] != hparams or state["config"] != config:
             raise SystemExit(f"{checkpoint_path} was written with other settings ({state['hparams']}, "
                              f"{state['config']}); pass --no-resume or delete it")
         step, rows, train_seconds, window = state["step"], state["log"], state["train_seconds"], state["window"]
+        init_step = state.get("init_step", 0)
         print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
+    elif args.init_from is not None:
+        init_step, train_seconds = warm_start(args.init_from, model, ema)
+        step = init_step
+        print(f"warm start from {args.init_from} at step {step} (fresh optimizer, learning-rate warm-up again)",
+              file=sys.stderr)
 
     stop_signal: list[int] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -221,21 +257,21 @@ def main(argv: list[str] | None = None) -> None:
 
     def checkpoint() -> None:
         save_checkpoint(checkpoint_path, model, ema, optimizer, step=step, log=rows, train_seconds=train_seconds,
-                        window=window, hparams=hparams, config=config)
+                        window=window, hparams=hparams, config=config, init_step=init_step)
         if rows:
             atomic_write_csv(log_dir / "log.csv", rows)
             plot_curve(log_dir / "curve.png", rows)
 
     while step < args.steps and not stop_signal:
         batch = draw_batch(images, args.batch_size, step_generator(args.seed, step))
-        loss = train_step(model, ema, optimizer, schedule, batch, learning_rate(step, args.lr),
+        loss = train_step(model, ema, optimizer, schedule, batch, learning_rate(step - init_step, args.lr),
                           ema_decay(step, args.ema))
         step += 1
         window, timed_steps = (window[0] + loss, window[1] + 1), timed_steps + 1
         now = time.perf_counter()
         train_seconds = seconds_before + now - session_start
         if step % LOG_EVERY == 0:
-            rows.append({"step": step, "loss": window[0] / window[1], "lr": learning_rate(step - 1, args.lr),
+            rows.append({"step": step, "loss": window[0] / window[1], "lr": learning_rate(step - 1 - init_step, args.lr),
                          "images_per_s": round(timed_steps * args.batch_size / (now - window_start), 1),
                          "seconds": round(train_seconds, 1)})
             window, window_start, timed_steps = (0.0, 0), now, 0
@@ -260,10 +296,17 @@ def main(argv: list[str] | None = None) -> None:
         raise RuntimeError(f"fp16 weights raise the test ε-MSE from {loss_fp32:.5f} to {loss_fp16:.5f}; not bundled")
     command = (f"python -m genbench.training.train_ddpm --steps {args.steps} --batch-size {args.batch_size} "
                f"--lr {args.lr} --seed {args.seed} --threads {args.threads} --ema {args.ema}")
+    if args.refine_channels:
+        command += f" --refine-channels {args.refine_channels}"
+    if args.init_from is not None:  # the warm start's source: the first run's checkpoint at init_step
+        command = (f"python -m genbench.training.train_ddpm --steps {init_step} --batch-size {args.batch_size} "
+                   f"--lr {args.lr} --seed {args.seed} --threads {args.threads} --ema {args.ema}, "
+                   f"copy its checkpoint.pt to {args.init_from}, then {command} --init-from {args.init_from}"
+                   f" --log-dir {log_dir.relative_to(REPO_ROOT) if log_dir.is_relative_to(REPO_ROOT) else log_dir}")
     entry = save_bundled_weights(OUT_NAME, state, config=config, command=command, fp16=True, training=hparams,
                                  steps=step, train_split=f"train[0:{N_TRAIN}]", train_seconds=round(train_seconds, 1),
                                  test_eps_mse=loss_fp16, test_eps_mse_fp32=loss_fp32, test_split=f"test[0:{N_EVAL}]",
-                                 threads=args.threads)
+                                 threads=args.threads, **({"warm_start_step": init_step} if init_step else {}))
     print(f"saved {OUT_NAME} (sha256 {entry['sha256'][:12]}…): test ε-MSE fp16 {loss_fp16:.5f}, "
           f"fp32 {loss_fp32:.5f}", file=sys.stderr)
 

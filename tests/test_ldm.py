@@ -205,8 +205,8 @@ def test_bundled_ddpm_weights_still_load_strictly():
     """The conditioning code leaves the unconditional U-Net's parameters as they were trained."""
     from genbench.assets import load_bundled_weights
 
-    state, _ = load_bundled_weights("ddpm-unet")
-    UNet(**UNET_CONFIG).load_state_dict(state, strict=True)
+    state, entry = load_bundled_weights("ddpm-unet")
+    UNet(**UNET_CONFIG, refine_channels=entry["config"].get("refine_channels", 0)).load_state_dict(state, strict=True)
 
 
 # --- classifier-free guidance --------------------------------------------------------------------

@@ -111,7 +111,10 @@ def same_prompt_ssim(generator, first: torch.Tensor | None, cfg: GuidanceSweepCo
 def guidance_table(df: pd.DataFrame) -> pd.DataFrame:
     """The note/README table: one row per scale s, the ``TABLE_COLUMNS`` that were measured."""
     cols = [c for c in TABLE_COLUMNS if c in df.columns]
-    return df.set_index("guidance")[cols].rename(columns=TABLE_COLUMNS).rename_axis("s")
+    table = df[cols].astype(object)  # per-cell Python values: NFE stays an integer in the Markdown
+    table["nfe"] = df["nfe"].astype(int).tolist()
+    table.index = [f"{s:g}" for s in df["guidance"]]
+    return table.rename(columns=TABLE_COLUMNS).rename_axis("s")
 
 
 def guidance_markdown(df: pd.DataFrame, cfg: GuidanceSweepConfig) -> str:

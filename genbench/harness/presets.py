@@ -6,8 +6,8 @@ unbiased, FID is not). The cost is set by the slowest model, DDPM with 1000 netw
 evaluations per sample. Budgets (measured on the 2-core CPU development machine, see README):
 
 - ``smoke``: a pipeline check in about 2 minutes on a 2-core CPU; the numbers are too noisy to compare.
-- ``default``: the README's first command, within 15 minutes on a 2-core CPU (8 min 57 s measured
-  on one core of the development machine, the other core busy).
+- ``default``: the README's first command, within 15 minutes on a 2-core CPU (6 min 24 s measured
+  with 2 threads on the quiet development machine, 8 min 57 s on one core with the other busy).
 - ``large`` / ``paper``: for GPUs (10,000 and 50,000 samples per model).
 """
 

@@ -158,13 +158,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                       etas=tuple(_float_list(args.eta or "0,0.2,0.5,1", "--eta")),
                       sigma_hat=not args.no_sigma_hat, spacing=args.spacing, n=args.n or 500, seed=args.seed,
                       batch_size=args.batch_size, resamples=args.resamples)
-    out = Path(args.out) if args.out else None
-    df = run_sweep(cfg, out, device=args.device, progress=not args.quiet,
-                   log=(lambda *a, **k: None) if args.quiet else print)
-    if not distributed.is_main():
-        return 0
-    print(_render_sweep(df, args.format, sweep_markdown(df, cfg), "![FID against time per image](sweep.png)"))
-    return 0
+    return _run_sweep_and_print(args, cfg, run_sweep, sweep_markdown, "![FID against time per image](sweep.png)")
 
 
 def _cmd_sweep_guidance(args: argparse.Namespace) -> int:
@@ -178,23 +172,25 @@ def _cmd_sweep_guidance(args: argparse.Namespace) -> int:
     cfg = GuidanceSweepConfig(scales=tuple(_float_list(args.scales, "--scales")), steps=steps[0], eta=etas[0],
                               n=args.n or 1000, seed=args.seed, batch_size=args.batch_size,
                               resamples=args.resamples, pairs=args.pairs)
+    return _run_sweep_and_print(args, cfg, run_guidance_sweep, guidance_markdown,
+                                "![FID and prompt accuracy against the guidance scale](guidance.png)")
+
+
+def _run_sweep_and_print(args: argparse.Namespace, cfg, run, markdown, image_line: str) -> int:
+    """Run a sweep (``run(cfg, out_dir, device=…, progress=…, log=…)``) and, on rank 0, print its rows
+    as json / csv or its ``markdown(df, cfg)`` report (without ``image_line`` for the terminal)."""
     out = Path(args.out) if args.out else None
-    df = run_guidance_sweep(cfg, out, device=args.device, progress=not args.quiet,
-                            log=(lambda *a, **k: None) if args.quiet else print)
+    df = run(cfg, out, device=args.device, progress=not args.quiet, log=(lambda *a, **k: None) if args.quiet else print)
     if not distributed.is_main():
         return 0
-    print(_render_sweep(df, args.format, guidance_markdown(df, cfg),
-                        "![FID and prompt accuracy against the guidance scale](guidance.png)"))
+    if args.format == "json":
+        print(df.to_json(orient="records", indent=2))
+    elif args.format == "csv":
+        print(df.to_csv(index=False), end="")
+    else:
+        text = markdown(df, cfg)
+        print(text if args.format == "md" else text.replace(image_line, "").strip())
     return 0
-
-
-def _render_sweep(df, fmt: str, markdown: str, image_line: str) -> str:
-    """A sweep's rows as json / csv, or its markdown report (without the image line for the terminal)."""
-    if fmt == "json":
-        return df.to_json(orient="records", indent=2)
-    if fmt == "csv":
-        return df.to_csv(index=False).rstrip("\n")
-    return markdown if fmt == "md" else markdown.replace(image_line, "").strip()
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ cell is one ``evaluate`` call: FID, KID, precision/recall/coverage, mode coverag
 against the bundled train statistics, plus the prompt metrics of caption-conditioned generators
 (``clip_score`` with shapes-clip, ``prompt_shape`` / ``prompt_color`` = the share of samples whose
 shapes-net shape / colour is the prompted one). Throughput is timed on the cell's own sampling
-calls (``TimedGenerator``); NFE counts U-Net evaluations per sample (steps × 2 when s ≠ 1).
+calls (``TimedGenerator``); NFE counts U-Net evaluations per sample (steps × 2, or steps at s = 0 or 1).
 
 Diversity per prompt (``same_prompt_ssim``): the first ``pairs`` samples are drawn a second time
 from seed + 1 (same captions, other noise); the mean SSIM between the two draws of each caption

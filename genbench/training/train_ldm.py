@@ -66,9 +66,9 @@ from genbench.diffusion import DiffusionSchedule, linear_schedule, row_generator
 from genbench.data.shapes32 import caption_labels, heldout_captions
 from genbench.generators.ldm import (AUTOENCODER_WEIGHTS, LDM_WEIGHTS, build_denoiser, load_autoencoder,
                                      sample_latent_diffusion)
-from genbench.io import atomic_write_text
 from genbench.nn.autoencoder import KLAutoencoder
 from genbench.nn.text_encoder import NULL_CAPTION
+from genbench.reports.grids import save_grid_prompts
 from genbench.training.train_autoencoder import add_common_args, encode_images, plot_log, to_uint8
 from genbench.training.train_ddpm import ema_decay
 from genbench.training.train_vae import TrainLoop, save_grid, seeded_generator
@@ -157,11 +157,8 @@ def write_samples(path: Path, model: nn.ModuleDict, decoder: KLAutoencoder, scal
                                 row_generators(GRID_SEED, 0, len(captions)), steps=GRID_STEPS, guidance=guidance)
     images = to_uint8(x)
     save_grid(path, images[:N_GRID].float() / 255.0)
-    shown = captions[:N_GRID]
-    lines = [f"{path.name}: DDIM-{GRID_STEPS}, eta 0, guidance {guidance:g}, seeds ({GRID_SEED}, i); "
-             "prompts row by row, left to right"]
-    lines += [f"row {r}: " + " | ".join(shown[r * 8:(r + 1) * 8]) for r in range(math.ceil(len(shown) / 8))]
-    atomic_write_text(path.with_name(f"{path.stem}_prompts.txt"), "\n".join(lines) + "\n")
+    save_grid_prompts(captions[:N_GRID], path, nrow=8, header=f"{path.name}: DDIM-{GRID_STEPS}, eta 0, guidance "
+                      f"{guidance:g}, seeds ({GRID_SEED}, i); prompts row by row, left to right")
     return images
 
 

@@ -64,3 +64,15 @@ def atomic_write_csv(path: str | os.PathLike, rows: list[dict]) -> None:
 def genbench_home() -> Path:
     """Root for user files: ``$GENBENCH_HOME``, else ``~/.cache/genbench``."""
     return Path(os.environ.get("GENBENCH_HOME", Path.home() / ".cache" / "genbench")).expanduser()
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that is running, shell-quoted, for provenance: ``sys.argv`` with the program
+    shown as ``genbench`` when it is the console script or ``python -m genbench``'s ``__main__.py``."""
+    import shlex
+    import sys
+
+    argv = list(sys.argv if argv is None else argv)
+    if argv and Path(argv[0]).name in ("genbench", "__main__.py"):
+        argv[0] = "genbench"
+    return shlex.join(argv)

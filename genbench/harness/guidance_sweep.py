@@ -17,7 +17,6 @@ recall and coverage see only globally). Its interval is the percentile bootstrap
 
 from __future__ import annotations
 
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +27,7 @@ import pandas as pd
 import torch
 
 from genbench.harness.distributed import is_main
+from genbench.io import command_line
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.harness.sweep import write_sweep_files
 from genbench.harness.throughput import TimedGenerator
@@ -84,7 +84,7 @@ def run_guidance_sweep(cfg: GuidanceSweepConfig, out_dir: str | Path | None = No
     df = pd.DataFrame(rows)
     if out_dir is not None and is_main():
         write_guidance_sweep(df, cfg, Path(out_dir), {
-            "command": shlex.join(sys.argv), "wall_seconds": round(time.time() - started, 1),
+            "command": command_line(), "wall_seconds": round(time.time() - started, 1),
             "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu")),
             "eval_config": asdict(eval_cfg), "reference": record["provenance"]["reference"],
             "extractor": record["provenance"]["extractor"], "weights_sha256": record["provenance"]["weights_sha256"],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from genbench.harness.distributed import is_main
 from genbench.harness.presets import Preset
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.harness.throughput import TimedGenerator
-from genbench.io import atomic_write_text
+from genbench.io import atomic_write_text, command_line
 from genbench.reports.grids import save_grid, save_grid_prompts
 from genbench.reports.plots import trilemma_plot
 from genbench.reports.results import render
@@ -63,7 +62,7 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
         record = evaluate(gen, cfg, progress=progress)
         record["throughput"] = gen.throughput()
         shared = record.pop("provenance")
-        results["provenance"] = {**shared, "preset": preset.to_dict(), "command": shlex.join(sys.argv),
+        results["provenance"] = {**shared, "preset": preset.to_dict(), "command": command_line(),
                                  "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
                                  "complete": False}
         if out is not None and is_main() and gen.first is not None:

@@ -12,7 +12,6 @@ reason too). Throughput is timed on each cell's own sampling calls (``TimedGener
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -25,7 +24,7 @@ from genbench.generators.bundled import DiffusionGenerator
 from genbench.harness.distributed import is_main
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.harness.throughput import TimedGenerator
-from genbench.io import atomic_write_text
+from genbench.io import atomic_write_text, command_line
 from genbench.metrics.ssim import ssim
 from genbench.reports.plots import pareto_front, sweep_plot
 from genbench.reports.tables import markdown_table
@@ -86,7 +85,7 @@ def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str |
     front = set(pareto_front(list(zip(df["ms_per_image"], df["fid"]))))
     df["pareto"] = [i in front for i in range(len(df))]
     if out_dir is not None and is_main():  # under torchrun rank 0 alone holds samples 0… for SSIM and writes
-        write_sweep(df, cfg, Path(out_dir), {"command": shlex.join(sys.argv), "device": str(device or (
+        write_sweep(df, cfg, Path(out_dir), {"command": command_line(), "device": str(device or (
             "cuda" if torch.cuda.is_available() else "cpu")), "wall_seconds": round(time.time() - started, 1),
             "eval_config": asdict(eval_cfg), "reference": record["provenance"]["reference"],
             "extractor": record["provenance"]["extractor"],

@@ -1,7 +1,7 @@
 """Train the DDPM ε-prediction U-Net on shapes32; bundle its EMA weights as ``reference_models/ddpm-unet.safetensors``.
 
     python -m genbench.training.train_ddpm [--steps 200000] [--batch-size 128] [--lr 2e-4] [--seed 0]
-                                            [--threads 1] [--ema 0.9999] [--sample-every 0]
+                                            [--threads 1] [--ema 0.9999] [--sample-every 0] [--device cpu]
 
 Diffusion: T = 1000, β linear 1e-4 → 0.02 (``linear_schedule``), ε-prediction, the simple loss
 ‖ε − ε̂(x_t, t)‖² averaged over pixels (Ho et al. 2020), t uniform in [0, T). Data: shapes32
@@ -12,10 +12,13 @@ constant, gradients clipped to norm ``GRAD_CLIP``. EMA of the weights with decay
 min(--ema, (1 + s)/(10 + s)) at step s (the usual warm-up, so early EMA weights are not the
 random init); the EMA model is what is sampled and bundled.
 
-Reproducibility: the initial weights come from ``torch.manual_seed(seed)``; step s draws its
-image indices, timesteps and noise from a generator seeded with (seed, s), so a run resumed from
-``<log-dir>/checkpoint.pt`` continues exactly as an uninterrupted one would (same thread count;
-CPU kernels may round differently across thread counts). The checkpoint (written atomically,
+Reproducibility: the initial weights come from ``torch.manual_seed(seed)`` (on the CPU, then moved
+to --device); step s draws its image indices, timesteps and noise from a generator on --device
+seeded with (seed, s), so a run resumed from ``<log-dir>/checkpoint.pt`` continues exactly as an
+uninterrupted one would on the same device (same thread count: CPU kernels may round differently
+across thread counts; CUDA kernels are not bitwise deterministic, and a CUDA generator's stream
+differs from the CPU's, so the same seed gives another, equally valid run on a GPU). On CUDA the
+matrix products and convolutions may use TF32. The checkpoint (written atomically,
 not committed) holds model, EMA, optimizer and log; it is written every ``CHECKPOINT_SECONDS``
 of wall time and on exit, including SIGINT / SIGTERM (the current step finishes, the checkpoint
 is saved, then the process exits with status 128 + signal). A rerun with the same settings
@@ -55,6 +58,7 @@ from genbench.diffusion import DiffusionSchedule, ddim_sample, linear_schedule
 from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.unet import UNet
 from genbench.reports.plots import save_figure
+from genbench.training.device import device_label, device_option, training_device
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NAME = "ddpm-unet"
@@ -81,6 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore an existing checkpoint")
     p.add_argument("--refine-channels", type=int, default=0,
                    help="width of the U-Net's full-resolution output refinement (0: none, the first run's network)")
+    p.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda, cuda:1, …)")
     p.add_argument("--init-from", type=Path, default=None,
                    help="warm start (when --log-dir has no checkpoint yet): model and EMA weights and the step "
                         "count of another run's checkpoint; layers it lacks (refine_*) keep their init")
@@ -92,17 +97,20 @@ def to_model_input(images: torch.Tensor) -> torch.Tensor:
     return images.float() * (2.0 / 255.0) - 1.0
 
 
-def step_generator(seed: int, step: int) -> torch.Generator:
-    """The generator of step ``step``: its batch indices, timesteps and noise depend only on (seed, step)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """The generator (on ``device``) of step ``step``: its batch indices, timesteps and noise depend
+    only on (seed, step) and the device type."""
+    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
 
 
 def draw_batch(images: torch.Tensor, batch_size: int, generator: torch.Generator
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x0, t, ε): images drawn with replacement from uint8 ``images``, t uniform in [0, T), ε ~ N(0, I)."""
-    idx = torch.randint(len(images), (batch_size,), generator=generator)
-    t = torch.randint(T, (batch_size,), generator=generator)
-    noise = torch.randn((batch_size, *images.shape[1:]), generator=generator)
+    """(x0, t, ε) on the device of uint8 ``images`` (and of ``generator``): images drawn with
+    replacement, t uniform in [0, T), ε ~ N(0, I)."""
+    device = images.device
+    idx = torch.randint(len(images), (batch_size,), generator=generator, device=device)
+    t = torch.randint(T, (batch_size,), generator=generator, device=device)
+    noise = torch.randn((batch_size, *images.shape[1:]), generator=generator, device=device)
     return to_model_input(images[idx]), t, noise
 
 
@@ -122,20 +130,22 @@ def ema_decay(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
-def build_training(lr: float, seed: int, unet_config: dict[str, Any] | None = None
-                   ) -> tuple[UNet, UNet, torch.optim.Optimizer]:
-    """(model, EMA copy, AdamW) for ``unet_config`` (default ``UNET_CONFIG``) with the initial weights of ``seed``."""
+def build_training(lr: float, seed: int, unet_config: dict[str, Any] | None = None,
+                   device: torch.device | str = "cpu") -> tuple[UNet, UNet, torch.optim.Optimizer]:
+    """(model, EMA copy, AdamW) on ``device`` for ``unet_config`` (default ``UNET_CONFIG``) with the
+    initial weights of ``seed`` (drawn on the CPU, so they are the same on every device)."""
     torch.manual_seed(seed)
-    model = UNet(**(UNET_CONFIG if unet_config is None else unet_config))
+    model = UNet(**(UNET_CONFIG if unet_config is None else unet_config)).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
     return model, ema, torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
 
 
 def train_step(model: UNet, ema: UNet, optimizer: torch.optim.Optimizer, schedule: DiffusionSchedule,
-               batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lr: float, decay: float) -> float:
+               batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], lr: float, decay: float) -> torch.Tensor:
     """One AdamW step on ``batch`` = (x0, t, ε) at rate ``lr``, then EMA ← decay·EMA + (1 − decay)·model.
 
-    Gradients are clipped to norm ``GRAD_CLIP``. Returns the batch's loss (before the step).
+    Gradients are clipped to norm ``GRAD_CLIP``. Returns the batch's loss (before the step) as a
+    detached 0-d tensor on the model's device (reading it waits for the GPU: do that only when logging).
     """
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -145,9 +155,8 @@ def train_step(model: UNet, ema: UNet, optimizer: torch.optim.Optimizer, schedul
     torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
     optimizer.step()
     with torch.no_grad():
-        for e, p in zip(ema.parameters(), model.parameters(), strict=True):
-            e.lerp_(p, 1.0 - decay)
-    return loss.item()
+        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    return loss.detach()
 
 
 def save_checkpoint(path: Path, model: UNet, ema: UNet, optimizer: torch.optim.Optimizer, **meta: Any) -> None:
@@ -183,22 +192,25 @@ def warm_start(path: Path, model: UNet, ema: UNet) -> tuple[int, float]:
 @torch.inference_mode()
 def eval_loss(model: UNet, schedule: DiffusionSchedule, images: torch.Tensor, seed: int = 0,
               batch_size: int = 250) -> float:
-    """ε-MSE on uint8 ``images`` with t and ε drawn once from ``seed`` (comparable between weights)."""
+    """ε-MSE on uint8 ``images`` with t and ε drawn once from ``seed`` on the CPU (comparable between
+    weights and devices), computed on the model's device."""
     g = torch.Generator().manual_seed(seed)
     t = torch.randint(T, (len(images),), generator=g)
     noise = torch.randn(images.shape, generator=g)
+    device = next(model.parameters()).device
     total = 0.0
     for lo in range(0, len(images), batch_size):
         sl = slice(lo, lo + batch_size)
-        total += float(ddpm_loss(model, schedule, to_model_input(images[sl]), t[sl], noise[sl])) * len(t[sl])
+        total += float(ddpm_loss(model, schedule, to_model_input(images[sl]).to(device), t[sl].to(device),
+                                 noise[sl].to(device))) * len(t[sl])
     return total / len(images)
 
 
 def write_sample_grid(path: Path, model: UNet, schedule: DiffusionSchedule) -> None:
-    """A 4×4 PNG of DDIM-50 (η = 0) samples from fixed noise (seed ``GRID_SEED``)."""
+    """A 4×4 PNG of DDIM-50 (η = 0) samples from fixed noise (seed ``GRID_SEED``, drawn on the CPU)."""
     x = ddim_sample(model, (N_GRID, 3, 32, 32), schedule, steps=GRID_STEPS,
-                    generator=torch.Generator().manual_seed(GRID_SEED))
-    images = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+                    generator=torch.Generator().manual_seed(GRID_SEED), device=next(model.parameters()).device)
+    images = ((x.cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
     grid = make_grid(images, nrow=4, padding=2, pad_value=255)
     with atomic_path(path) as tmp:
         Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
@@ -220,6 +232,7 @@ def plot_curve(path: Path, rows: list[dict[str, float]]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    device = training_device(args.device)
     log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "ddpm"
     checkpoint_path = log_dir / "checkpoint.pt"
     hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
@@ -232,8 +245,8 @@ def main(argv: list[str] | None = None) -> None:
               "schedule": "linear", "prediction": "eps",
               "input": "float RGB x = 2*u8/255 - 1 in [-1, 1], NCHW, 32x32; t int64 in [0, T)"}
     schedule = linear_schedule(T, BETA_START, BETA_END)
-    images = shapes32("train", 0, N_TRAIN).images
-    model, ema, optimizer = build_training(args.lr, args.seed, unet_config)
+    images = shapes32("train", 0, N_TRAIN).images.to(device)
+    model, ema, optimizer = build_training(args.lr, args.seed, unet_config, device)
     step, rows, train_seconds, window, init_step = 0, [], 0.0, (0.0, 0), 0
     if args.resume and checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, model, ema, optimizer)
@@ -257,13 +270,13 @@ def main(argv: list[str] | None = None) -> None:
 
     def checkpoint() -> None:
         save_checkpoint(checkpoint_path, model, ema, optimizer, step=step, log=rows, train_seconds=train_seconds,
-                        window=window, hparams=hparams, config=config, init_step=init_step)
+                        window=(float(window[0]), window[1]), hparams=hparams, config=config, init_step=init_step)
         if rows:
             atomic_write_csv(log_dir / "log.csv", rows)
             plot_curve(log_dir / "curve.png", rows)
 
     while step < args.steps and not stop_signal:
-        batch = draw_batch(images, args.batch_size, step_generator(args.seed, step))
+        batch = draw_batch(images, args.batch_size, step_generator(args.seed, step, device))
         loss = train_step(model, ema, optimizer, schedule, batch, learning_rate(step - init_step, args.lr),
                           ema_decay(step, args.ema))
         step += 1
@@ -271,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         now = time.perf_counter()
         train_seconds = seconds_before + now - session_start
         if step % LOG_EVERY == 0:
-            rows.append({"step": step, "loss": window[0] / window[1], "lr": learning_rate(step - 1 - init_step, args.lr),
+            rows.append({"step": step, "loss": float(window[0]) / window[1], "lr": learning_rate(step - 1 - init_step, args.lr),
                          "images_per_s": round(timed_steps * args.batch_size / (now - window_start), 1),
                          "seconds": round(train_seconds, 1)})
             window, window_start, timed_steps = (0.0, 0), now, 0
@@ -287,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"stopped by signal {stop_signal[0]} at step {step}; checkpoint saved", file=sys.stderr)
         raise SystemExit(128 + stop_signal[0])
 
-    state = {k: v.detach().clone() for k, v in ema.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
     test = shapes32("test", 0, N_EVAL).images
     loss_fp32 = eval_loss(ema, schedule, test)
     ema.load_state_dict({k: v.half().float() for k, v in state.items()})
@@ -298,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
                f"--lr {args.lr} --seed {args.seed} --threads {args.threads} --ema {args.ema}")
     if args.refine_channels:
         command += f" --refine-channels {args.refine_channels}"
+    command += device_option(device)
     if args.init_from is not None:  # the warm start's source: the first run's checkpoint at init_step
         command = (f"python -m genbench.training.train_ddpm --steps {init_step} --batch-size {args.batch_size} "
                    f"--lr {args.lr} --seed {args.seed} --threads {args.threads} --ema {args.ema}, "
@@ -306,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     entry = save_bundled_weights(OUT_NAME, state, config=config, command=command, fp16=True, training=hparams,
                                  steps=step, train_split=f"train[0:{N_TRAIN}]", train_seconds=round(train_seconds, 1),
                                  test_eps_mse=loss_fp16, test_eps_mse_fp32=loss_fp32, test_split=f"test[0:{N_EVAL}]",
-                                 threads=args.threads, **({"warm_start_step": init_step} if init_step else {}))
+                                 threads=args.threads, device=device_label(device), **({"warm_start_step": init_step} if init_step else {}))
     print(f"saved {OUT_NAME} (sha256 {entry['sha256'][:12]}…): test ε-MSE fp16 {loss_fp16:.5f}, "
           f"fp32 {loss_fp32:.5f}", file=sys.stderr)
 

@@ -1,6 +1,6 @@
 """Train the bundled shapes32 GAN and bundle its EMA generator as ``reference_models/gan-generator.safetensors``.
 
-    python -m genbench.training.train_gan [--steps N] [--seed 0] [--threads 1] [--ema 0.999]
+    python -m genbench.training.train_gan [--steps N] [--seed 0] [--threads 1] [--ema 0.999] [--device cpu]
 
 Networks: ``genbench.nn.gan.Generator`` (DCGAN-style with upsample + conv, tanh output) and
 ``Discriminator`` (spectral norm on every layer). Images on both sides are floats in [−1, 1]
@@ -33,6 +33,7 @@ from torch import nn
 from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
 from genbench.nn.gan import Discriminator, Generator
+from genbench.training.device import device_label, device_option, training_device
 from genbench.training.train_vae import (FP16_TOLERANCE, MONITOR_KEYS, N_GRID, REPO_ROOT, TrainLoop, add_loop_args,
                                          monitor_values, plot_curves, save_grid, seeded_generator)
 
@@ -40,8 +41,7 @@ from genbench.training.train_vae import (FP16_TOLERANCE, MONITOR_KEYS, N_GRID, R
 @torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema ← decay·ema + (1 − decay)·model for parameters; buffers (BatchNorm statistics) are copied."""
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p, 1.0 - decay)
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
     for e, b in zip(ema.buffers(), model.buffers()):
         e.copy_(b)
 
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
+    device = training_device(args.device)
     log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "gan"
     hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "betas": args.betas,
                "ema": args.ema, "n_train": args.n_train, "d_width": args.d_width, "optimizer": "Adam",
@@ -75,9 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     config = {"architecture": "Generator (DCGAN-style, upsample+conv)", "z_dim": args.z_dim, "width": args.g_width,
               "output": "G(z), z ~ N(0, I): float RGB in [-1, 1], NCHW, 32x32; EMA weights, eval mode"}
 
-    images = shapes32("train", 0, args.n_train).images
+    images = shapes32("train", 0, args.n_train).images.to(device)
     torch.manual_seed(args.seed)
-    G, D = Generator(args.z_dim, args.g_width), Discriminator(args.d_width)
+    G, D = Generator(args.z_dim, args.g_width).to(device), Discriminator(args.d_width).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=tuple(args.betas))
     opt_d = torch.optim.Adam(D.parameters(), lr=args.lr, betas=tuple(args.betas))
@@ -85,12 +86,13 @@ def main(argv: list[str] | None = None) -> None:
                      args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
     if args.resume:
         loop.resume()
-    fixed_z = torch.randn(max(N_GRID, args.monitor), args.z_dim, generator=seeded_generator(args.seed, 2))
+    fixed_z = torch.randn(max(N_GRID, args.monitor), args.z_dim, generator=seeded_generator(args.seed, 2)).to(device)
 
     def step_fn(step: int) -> dict[str, float]:
-        gen = seeded_generator(args.seed, 0, step)
-        real = images[torch.randint(args.n_train, (args.batch_size,), generator=gen)].float() / 127.5 - 1.0
-        z_d, z_g = torch.randn(2, args.batch_size, args.z_dim, generator=gen)
+        gen = seeded_generator(args.seed, 0, step, device=device)
+        idx = torch.randint(args.n_train, (args.batch_size,), generator=gen, device=device)
+        real = images[idx].float() / 127.5 - 1.0
+        z_d, z_g = torch.randn(2, args.batch_size, args.z_dim, generator=gen, device=device)
         G.train()
         D.train()
         with torch.no_grad():
@@ -107,8 +109,9 @@ def main(argv: list[str] | None = None) -> None:
         opt_g.step()
         D.requires_grad_(True)
         ema_update(G_ema, G, args.ema)
-        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
-                "d_real": logits[:args.batch_size].mean().item(), "d_fake": logits[args.batch_size:].mean().item()}
+        logits = logits.detach()
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
+                "d_real": logits[:args.batch_size].mean(), "d_fake": logits[args.batch_size:].mean()}
 
     @torch.inference_mode()
     def monitor_fn(step: int) -> dict[str, float]:
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     plot_curves(log_dir / "curve.png", loop.rows, ["d_loss", "g_loss", "d_real", "d_fake"], "hinge GAN losses")
     if not args.bundle:
         return
-    state = {k: v.detach().clone() for k, v in G_ema.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in G_ema.state_dict().items()}
     with torch.inference_mode():
         fp32 = G_ema(fixed_z[:N_GRID])
         G_ema.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in state.items()})
@@ -135,11 +138,12 @@ def main(argv: list[str] | None = None) -> None:
     fp16 = fp16_diff <= FP16_TOLERANCE
     command = (f"python -m genbench.training.train_gan --steps {loop.step} --seed {args.seed} --ema {args.ema} "
                f"--batch-size {args.batch_size} --lr {args.lr} --betas {args.betas[0]} {args.betas[1]} "
-               f"--z-dim {args.z_dim} --g-width {args.g_width} --d-width {args.d_width}")
+               f"--z-dim {args.z_dim} --g-width {args.g_width} --d-width {args.d_width}" + device_option(device))
     entry = save_bundled_weights("gan-generator", state, config=config, command=command, fp16=fp16, seed=args.seed,
                                  train_split=f"train[0:{args.n_train}]", training=hparams, steps=loop.step,
                                  fp16_max_abs_pixel_diff=fp16_diff, final_log=loop.rows[-1],
-                                 train_seconds=round(loop.train_seconds, 1), threads=args.threads)
+                                 train_seconds=round(loop.train_seconds, 1), threads=args.threads,
+                                 device=device_label(device))
     print(f"saved gan-generator ({entry['dtype']}, sha256 {entry['sha256'][:12]}…; fp16 max |Δpixel| "
           f"{fp16_diff:.2e}); total wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
 

@@ -1,6 +1,6 @@
 """Train the bundled shapes32 VAE (``genbench.nn.vae.ConvVAE``) and bundle it as ``reference_models/vae.safetensors``.
 
-    python -m genbench.training.train_vae [--epochs N | --steps N] [--seed 0] [--threads 1]
+    python -m genbench.training.train_vae [--epochs N | --steps N] [--seed 0] [--threads 1] [--device cpu]
 
 Data: shapes32 train[0:50000], pre-rendered once (uint8), fed as floats in [0, 1]. Loss: the
 negative ELBO with a Bernoulli likelihood and β-weighted KL (nats per image, see ``ConvVAE.negative_elbo``);
@@ -17,6 +17,12 @@ stream of an uninterrupted one. ``<log-dir>/log.csv`` holds the mean losses of e
 ``decode(z)`` of 64 fixed latents, and the monitor columns (``monitor_values``) say how
 shapes-net sees 500 fixed-latent samples (reporting only: the evaluator never enters a loss).
 ``curve.png`` plots the log.
+
+Devices (here and in the scripts built on ``TrainLoop``): ``--device cuda`` puts the data, the
+networks and the per-step generators on the GPU (initial weights are still drawn on the CPU, and
+the epoch order too); a CUDA generator's stream differs from the CPU's, so the same seed gives
+another, equally valid run there, and a run resumes exactly only on the device type it started on.
+Monitors and grids read their samples back to the CPU.
 
 This module also holds the resumable training loop shared with ``train_gan``.
 """
@@ -42,6 +48,7 @@ from genbench.data.shapes32 import shapes32
 from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.vae import ConvVAE
 from genbench.reports.plots import save_figure
+from genbench.training.device import device_label, device_option, training_device
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN = 50_000
@@ -50,10 +57,12 @@ N_GRID = 64
 FP16_TOLERANCE = 2 / 255  # largest change in any sample pixel ([0, 1] units) that fp16 weights may cause
 
 
-def seeded_generator(*key: int) -> torch.Generator:
-    """A torch generator seeded by hashing a tuple of non-negative ints (NumPy ``SeedSequence``), so
-    keys such as (seed, 0, e) and (seed, 1, s) give unrelated streams."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0]))
+def seeded_generator(*key: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A torch generator on ``device`` seeded by hashing a tuple of non-negative ints (NumPy
+    ``SeedSequence``), so keys such as (seed, 0, e) and (seed, 1, s) give unrelated streams (a CUDA
+    generator's stream differs from the CPU's for the same key)."""
+    seed = int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0])
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 @contextmanager
@@ -129,7 +138,8 @@ def plot_curves(path: Path, rows: list[dict[str, float]], loss_keys: list[str], 
 
 @dataclass
 class TrainLoop:
-    """Resumable step loop: ``step_fn(step)`` trains one step and returns its losses;
+    """Resumable step loop: ``step_fn(step)`` trains one step and returns its losses (floats or 0-d
+    tensors: a GPU's are read only when a log row is written, so steps are not synchronised);
     ``monitor_fn(step)`` writes sample grids and returns monitor values (NaN where not computed).
 
     ``state`` maps names to objects with ``state_dict``/``load_state_dict`` (models, optimizers);
@@ -174,7 +184,8 @@ class TrainLoop:
     def save_checkpoint(self) -> None:
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save({"state": {n: o.state_dict() for n, o in self.state.items()}, "step": self.step,
-                        "log": self.rows, "train_seconds": self.train_seconds, "sums": self._sums,
+                        "log": self.rows, "train_seconds": self.train_seconds,
+                        "sums": {k: float(v) for k, v in self._sums.items()},
                         "hparams": self.hparams, "config": self.config}, tmp)
 
     def run(self, total_steps: int, step_fn: Callable[[int], dict[str, float]],
@@ -206,7 +217,7 @@ class TrainLoop:
 
     def _log_row(self, monitor: bool, monitor_fn: Callable[[int], dict[str, float]]) -> None:
         n, seconds = self._sums.pop("_n"), self._sums.pop("_seconds")
-        row = {"step": self.step, **{k: v / n for k, v in self._sums.items()},
+        row = {"step": self.step, **{k: float(v) / n for k, v in self._sums.items()},
                "img_per_s": n * self.batch_size / seconds, "train_seconds": round(self.train_seconds, 1)}
         row.update(monitor_fn(self.step) if monitor else {k: math.nan for k in monitor_fn(-1)})
         self.rows.append(row)
@@ -219,6 +230,7 @@ def add_loop_args(p: argparse.ArgumentParser, log_every: int, sample_every: int,
     """The ``TrainLoop`` options every resumable training script shares."""
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda, …); monitors run on the CPU")
     p.add_argument("--n-train", type=int, default=N_TRAIN, help="train[0:n] images (smaller only for tests)")
     p.add_argument("--log-every", type=int, default=log_every, help="steps per log.csv row")
     p.add_argument("--sample-every", type=int, default=sample_every,
@@ -250,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
+    device = training_device(args.device)
     log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "vae"
     steps_per_epoch = args.n_train // args.batch_size
     total_steps = args.steps if args.steps is not None else (args.epochs or 60) * steps_per_epoch
@@ -258,31 +271,33 @@ def main(argv: list[str] | None = None) -> None:
     config = {"architecture": "ConvVAE", "latent_dim": args.latent_dim, "widths": args.widths,
               "output": "decode(z), z ~ N(0, I): float RGB in [0, 1], NCHW, 32x32 (Bernoulli means)"}
 
-    images = shapes32("train", 0, args.n_train).images
+    images = shapes32("train", 0, args.n_train).images.to(device)
     torch.manual_seed(args.seed)
-    model = ConvVAE(args.latent_dim, tuple(args.widths))
+    model = ConvVAE(args.latent_dim, tuple(args.widths)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     loop = TrainLoop(log_dir, {"model": model, "optimizer": optimizer}, hparams, config, args.batch_size,
                      args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
     if args.resume:
         loop.resume()
-    fixed_z = torch.randn(max(N_GRID, args.monitor), args.latent_dim, generator=seeded_generator(args.seed, 2))
+    fixed_z = torch.randn(max(N_GRID, args.monitor), args.latent_dim,
+                          generator=seeded_generator(args.seed, 2)).to(device)
     order: dict[int, torch.Tensor] = {}
 
     def step_fn(step: int) -> dict[str, float]:
         epoch, i = divmod(step, steps_per_epoch)
         if epoch not in order:
             order.clear()
-            order[epoch] = torch.randperm(args.n_train, generator=seeded_generator(args.seed, 0, epoch))
+            order[epoch] = torch.randperm(args.n_train, generator=seeded_generator(args.seed, 0, epoch)).to(device)
         x = images[order[epoch][i * args.batch_size:(i + 1) * args.batch_size]].float() / 255.0
-        noise = torch.randn(len(x), args.latent_dim, generator=seeded_generator(args.seed, 1, step))
+        noise = torch.randn(len(x), args.latent_dim, generator=seeded_generator(args.seed, 1, step, device=device),
+                            device=device)
         model.train()
         loss, recon, kl = model.negative_elbo(x, noise, args.beta)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
-        return {"loss": loss.item(), "recon": recon.item(), "kl": kl.item()}
+        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
     @torch.inference_mode()
     def monitor_fn(step: int) -> dict[str, float]:
@@ -298,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     plot_curves(log_dir / "curve.png", loop.rows, ["loss", "recon", "kl"], "VAE negative ELBO (nats/img)")
     if not args.bundle:
         return
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     with torch.inference_mode():
         model.eval()
         fp32 = model.decode(fixed_z[:N_GRID])
@@ -307,12 +322,13 @@ def main(argv: list[str] | None = None) -> None:
     fp16 = fp16_diff <= FP16_TOLERANCE
     command = (f"python -m genbench.training.train_vae --steps {loop.step} --seed {args.seed} "
                f"--batch-size {args.batch_size} --lr {args.lr} --grad-clip {args.grad_clip} --beta {args.beta} --latent-dim {args.latent_dim} "
-               f"--widths {' '.join(map(str, args.widths))}")
+               f"--widths {' '.join(map(str, args.widths))}" + device_option(device))
     last = loop.rows[-1]
     entry = save_bundled_weights("vae", state, config=config, command=command, fp16=fp16, seed=args.seed,
                                  train_split=f"train[0:{args.n_train}]", training=hparams, steps=loop.step,
                                  fp16_max_abs_pixel_diff=fp16_diff, final_log=last,
-                                 train_seconds=round(loop.train_seconds, 1), threads=args.threads)
+                                 train_seconds=round(loop.train_seconds, 1), threads=args.threads,
+                                 device=device_label(device))
     print(f"saved vae ({entry['dtype']}, sha256 {entry['sha256'][:12]}…; fp16 max |Δpixel| {fp16_diff:.2e}); "
           f"total wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
 

@@ -113,6 +113,16 @@ def test_resume_reproduces_uninterrupted_run(module, tmp_path):
     assert (tmp_path / "straight" / "curve.png").is_file()
 
 
+def test_a_resumed_run_writes_the_whole_log_again(tmp_path):
+    """log.csv lost (or truncated) after the checkpoint: rerunning at the reached step restores it."""
+    common = [*TINY[train_vae], "--log-every", "1", "--monitor", "0", "--no-bundle", "--log-dir", str(tmp_path)]
+    train_vae.main([*common, "--steps", "4"])
+    whole = (tmp_path / "log.csv").read_text()
+    (tmp_path / "log.csv").write_text(whole.splitlines()[0] + "\n")
+    train_vae.main([*common, "--steps", "4"])
+    assert (tmp_path / "log.csv").read_text() == whole and len(_log(tmp_path)) == 4
+
+
 def test_resume_refuses_other_settings(tmp_path):
     common = [*TINY[train_vae], "--monitor", "0", "--no-bundle", "--steps", "1", "--log-dir", str(tmp_path)]
     train_vae.main(common)

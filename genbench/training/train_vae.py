@@ -182,6 +182,10 @@ class TrainLoop:
         print(f"resumed from {self.checkpoint_path} at step {self.step}", file=sys.stderr)
 
     def save_checkpoint(self) -> None:
+        """Write the checkpoint, and ``log.csv`` from the rows it holds (so a log lost or truncated
+        since, e.g. on a machine that was given back, is whole again after any resumed run)."""
+        if self.rows:
+            atomic_write_csv(self.log_dir / "log.csv", self.rows)
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save({"state": {n: o.state_dict() for n, o in self.state.items()}, "step": self.step,
                         "log": self.rows, "train_seconds": self.train_seconds,

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import importlib.util
 import math
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 import genbench as gb
-from genbench.assets import read_manifest, save_bundled_weights
+from genbench.assets import models_dir, read_manifest, save_bundled_weights
 from genbench.data.shapes32 import shapes32
 from genbench.diffusion.guidance import cfg_eps_model, nfe_per_step
 from genbench.features.weights import WeightsError
@@ -347,3 +348,29 @@ def test_trained_and_bundled_models_drive_the_generator(random_bundled_assets, t
     assert heldout_captions(0, 1)[0] in prompts
     gen = gb.get_generator("ldm", steps=2, device="cpu")
     assert gen.sample(2, seed=0).shape == (2, 3, 32, 32)
+
+
+def test_warm_start_from_the_bundled_denoiser_continues_its_step_count(random_bundled_assets, tmp_path):
+    """A run started from the bundled ldm-unet: zero further steps give back the same file bit for bit;
+    a warm-started run resumed half-way logs exactly what an uninterrupted one does."""
+    common = [*TINY_LDM, "--log-every", "1", "--monitor", "0", "--n-eval", "8", "--seed", "3"]
+    train_ldm.main([*common, "--steps", "2", "--log-dir", str(tmp_path / "first")])
+    first = read_manifest()["ldm-unet"]
+    source = tmp_path / "ldm-unet.safetensors"  # bundling would overwrite the file it started from
+    shutil.copy(models_dir() / "ldm-unet.safetensors", source)
+    warm = [*common, "--init-from", str(source)]
+    train_ldm.main([*warm, "--steps", "2", "--log-dir", str(tmp_path / "zero")])
+    again = read_manifest()["ldm-unet"]
+    assert again["sha256"] == first["sha256"] and again["steps"] == 2
+    assert again["warm_start"] == {"file": "ldm-unet.safetensors", "kind": "bundled", "sha256": first["sha256"],
+                                   "step": 2}
+    shutil.copy(source, models_dir() / "ldm-unet.safetensors")
+    nb = [*warm, "--no-bundle"]
+    train_ldm.main([*nb, "--steps", "4", "--log-dir", str(tmp_path / "straight")])
+    train_ldm.main([*nb, "--steps", "3", "--log-dir", str(tmp_path / "resumed")])
+    train_ldm.main([*nb, "--steps", "4", "--log-dir", str(tmp_path / "resumed")])
+    straight, resumed = _log(tmp_path / "straight"), _log(tmp_path / "resumed")
+    assert [r["step"] for r in straight] == [r["step"] for r in resumed] == [3, 4]
+    assert [r["lr"] for r in straight] == [pytest.approx(2e-4 * k / train_ldm.WARMUP_STEPS) for k in (1, 2)]
+    for a, b in zip(straight, resumed):
+        assert b["loss"] == pytest.approx(a["loss"], abs=1e-6, rel=0)

@@ -127,8 +127,32 @@ def test_warm_start_loads_weights_and_step_and_refuses_other_networks(tmp_path):
     td.save_checkpoint(tmp_path / "plain.pt", _perturbed(model), ema, optimizer, step=7, train_seconds=12.5)
     config = {**td.UNET_CONFIG, "refine_channels": 8}
     model2, ema2, _ = td.build_training(lr=2e-4, seed=1, unet_config=config)
-    assert td.warm_start(tmp_path / "plain.pt", model2, ema2) == (7, 12.5)
+    start = td.warm_start(tmp_path / "plain.pt", model2, ema2)
+    assert (start.step, start.train_seconds, start.source["kind"]) == (7, 12.5, "checkpoint")
     assert torch.equal(model2.stem.weight, model.stem.weight) and torch.equal(ema2.stem.weight, ema.stem.weight)
     other, ema3, _ = td.build_training(lr=2e-4, seed=0, unet_config={**td.UNET_CONFIG, "channels": (32, 64, 64, 64)})
     with pytest.raises(SystemExit, match="does not fit"):
         td.warm_start(tmp_path / "plain.pt", other, ema3)
+
+
+def test_warm_start_from_bundled_weights_checks_them_and_starts_both_networks(random_bundled_assets):
+    """Bundled (fp16) weights start the network and its EMA alike, at the manifest's step count;
+    an altered file or one without a step count is refused."""
+    from genbench import assets
+
+    model, _, _ = td.build_training(lr=2e-4, seed=0)
+    assets.save_bundled_weights("ddpm-unet", _perturbed(model).state_dict(), {"architecture": "UNet"},
+                                command="test", fp16=True, steps=11, train_seconds=3.0)
+    path = assets.models_dir() / "ddpm-unet.safetensors"
+    model2, ema2, _ = td.build_training(lr=2e-4, seed=1, unet_config={**td.UNET_CONFIG, "refine_channels": 8})
+    start = td.warm_start(path, model2, ema2)
+    assert (start.step, start.train_seconds, start.source["kind"]) == (11, 3.0, "bundled")
+    assert start.source["sha256"] == assets.read_manifest()["ddpm-unet"]["sha256"]
+    assert torch.equal(model2.stem.weight, model.stem.weight.half().float())
+    assert torch.equal(ema2.stem.weight, model2.stem.weight)
+    path.write_bytes(path.read_bytes()[:-2] + b"00")
+    with pytest.raises(Exception, match="sha256"):
+        td.warm_start(path, model2, ema2)
+    assets.save_bundled_weights("ddpm-unet", model.state_dict(), {"architecture": "UNet"}, command="test")
+    with pytest.raises(SystemExit, match="step count"):
+        td.warm_start(path, model2, ema2)

@@ -34,7 +34,10 @@ Warm start (how the bundled network got its full-resolution refinement, see ``ge
 ``--refine-channels 32 --init-from CKPT --log-dir DIR`` starts a new run in DIR from CKPT's model
 and EMA weights, step count and training seconds (the zero-initialised refinement layers are new),
 with a fresh AdamW and the learning-rate warm-up counted again from that step; batches keep
-coming from (seed, step), and the run resumes from DIR/checkpoint.pt like any other.
+coming from (seed, step), and the run resumes from DIR/checkpoint.pt like any other. CKPT may also
+be the bundled ``reference_models/ddpm-unet.safetensors`` (sha256 checked; its EMA weights start
+both the network and its EMA; its manifest step count is where the run continues): the way to go
+on from weights trained on a GPU machine whose checkpoints went with it.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.unet import UNet
 from genbench.reports.plots import save_figure
 from genbench.training.device import device_label, device_option, training_device
+from genbench.training.warm_start import WarmStart, load_into, load_warm_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NAME = "ddpm-unet"
@@ -174,19 +178,15 @@ def load_checkpoint(path: Path, model: UNet, ema: UNet, optimizer: torch.optim.O
     return state
 
 
-def warm_start(path: Path, model: UNet, ema: UNet) -> tuple[int, float]:
-    """Load the model and EMA weights of another run's checkpoint into ``model`` and ``ema``, where only
-    layers the checkpoint lacks (the ``refine_*`` refinement) may keep their initial values; return
-    that checkpoint's step and training seconds (the run continues counting from them)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    for key, net in (("model", model), ("ema", ema)):
-        try:
-            missing, unexpected = net.load_state_dict(state[key], strict=False)
-        except RuntimeError as exc:  # a parameter of another shape
-            raise SystemExit(f"{path} does not fit this network: {exc}") from None
-        if unexpected or any(not k.startswith("refine_") for k in missing):
-            raise SystemExit(f"{path} does not fit this network: unexpected {unexpected}, missing {missing}")
-    return int(state["step"]), float(state["train_seconds"])
+def warm_start(path: Path, model: UNet, ema: UNet) -> WarmStart:
+    """Load the model and EMA weights of another run's checkpoint, or of bundled weights (both from
+    its EMA; ``genbench.training.warm_start``), into ``model`` and ``ema``, where only layers the
+    source lacks (the ``refine_*`` refinement) may keep their initial values; the returned source's
+    step and training seconds are where the run continues counting from."""
+    start = load_warm_start(path)
+    load_into(model, start.model, path, may_lack=("refine_",))
+    load_into(ema, start.ema, path, may_lack=("refine_",))
+    return start
 
 
 @torch.inference_mode()
@@ -247,18 +247,19 @@ def main(argv: list[str] | None = None) -> None:
     schedule = linear_schedule(T, BETA_START, BETA_END)
     images = shapes32("train", 0, N_TRAIN).images.to(device)
     model, ema, optimizer = build_training(args.lr, args.seed, unet_config, device)
-    step, rows, train_seconds, window, init_step = 0, [], 0.0, (0.0, 0), 0
+    step, rows, train_seconds, window, init_step, init_source = 0, [], 0.0, (0.0, 0), 0, None
     if args.resume and checkpoint_path.is_file():
         state = load_checkpoint(checkpoint_path, model, ema, optimizer)
         if state["hparams"] != hparams or state["config"] != config:
             raise SystemExit(f"{checkpoint_path} was written with other settings ({state['hparams']}, "
                              f"{state['config']}); pass --no-resume or delete it")
         step, rows, train_seconds, window = state["step"], state["log"], state["train_seconds"], state["window"]
-        init_step = state.get("init_step", 0)
+        init_step, init_source = state.get("init_step", 0), state.get("init_source")
         print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
     elif args.init_from is not None:
-        init_step, train_seconds = warm_start(args.init_from, model, ema)
-        step = init_step
+        start = warm_start(args.init_from, model, ema)
+        step = init_step = start.step
+        train_seconds, init_source = start.train_seconds, start.source
         print(f"warm start from {args.init_from} at step {step} (fresh optimizer, learning-rate warm-up again)",
               file=sys.stderr)
 
@@ -270,7 +271,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def checkpoint() -> None:
         save_checkpoint(checkpoint_path, model, ema, optimizer, step=step, log=rows, train_seconds=train_seconds,
-                        window=(float(window[0]), window[1]), hparams=hparams, config=config, init_step=init_step)
+                        window=(float(window[0]), window[1]), hparams=hparams, config=config, init_step=init_step,
+                        init_source=init_source)
         if rows:
             atomic_write_csv(log_dir / "log.csv", rows)
             plot_curve(log_dir / "curve.png", rows)
@@ -312,15 +314,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.refine_channels:
         command += f" --refine-channels {args.refine_channels}"
     command += device_option(device)
-    if args.init_from is not None:  # the warm start's source: the first run's checkpoint at init_step
+    log_dir_arg = log_dir.relative_to(REPO_ROOT) if log_dir.is_relative_to(REPO_ROOT) else log_dir
+    if init_source is not None and init_source.get("kind") == "bundled":
+        command = (f"start from the bundled {init_source['file']} (sha256 {init_source['sha256'][:12]}…, "
+                   f"{init_step} steps, made by its own command in the manifest of that time), then {command} "
+                   f"--init-from {args.init_from} --log-dir {log_dir_arg}")
+    elif args.init_from is not None:  # the warm start's source: the first run's checkpoint at init_step
         command = (f"python -m genbench.training.train_ddpm --steps {init_step} --batch-size {args.batch_size} "
                    f"--lr {args.lr} --seed {args.seed} --threads {args.threads} --ema {args.ema}, "
                    f"copy its checkpoint.pt to {args.init_from}, then {command} --init-from {args.init_from}"
-                   f" --log-dir {log_dir.relative_to(REPO_ROOT) if log_dir.is_relative_to(REPO_ROOT) else log_dir}")
+                   f" --log-dir {log_dir_arg}")
     entry = save_bundled_weights(OUT_NAME, state, config=config, command=command, fp16=True, training=hparams,
                                  steps=step, train_split=f"train[0:{N_TRAIN}]", train_seconds=round(train_seconds, 1),
                                  test_eps_mse=loss_fp16, test_eps_mse_fp32=loss_fp32, test_split=f"test[0:{N_EVAL}]",
-                                 threads=args.threads, device=device_label(device), **({"warm_start_step": init_step} if init_step else {}))
+                                 threads=args.threads, device=device_label(device),
+                                 **({"warm_start_step": init_step} if init_step else {}),
+                                 **({"warm_start": init_source} if init_source else {}))
     print(f"saved {OUT_NAME} (sha256 {entry['sha256'][:12]}…): test ε-MSE fp16 {loss_fp16:.5f}, "
           f"fp32 {loss_fp32:.5f}", file=sys.stderr)
 

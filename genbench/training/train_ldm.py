@@ -28,7 +28,10 @@ step s draws its indices, t, ε, posterior noise and caption-dropout mask from a
 with (seed, 1, s), so a run resumed from ``<log-dir>/checkpoint.pt`` (``train_vae.TrainLoop``:
 atomic, every ``--checkpoint-minutes``, on SIGINT/SIGTERM and at the end; not committed)
 continues exactly as an uninterrupted one (same thread count). A checkpoint written against
-another autoencoder (sha256 in the config) is refused.
+another autoencoder (sha256 in the config) is refused. ``--init-from`` warm-starts a new run (in a
+--log-dir without a checkpoint) from another run's checkpoint or from the bundled
+``ldm-unet.safetensors`` (``genbench.training.warm_start``): weights and step count carry over,
+AdamW and its learning-rate warm-up start afresh, and batches keep coming from (seed, 1, step).
 
 Outputs in ``<log-dir>`` (default ``reports/training/ldm``): ``log.csv`` (mean ε-MSE of every
 ``--log-every`` steps, learning rate, images/s, seconds; every ``--sample-every`` steps the
@@ -75,6 +78,7 @@ from genbench.training.train_autoencoder import add_common_args, encode_images, 
 from genbench.training.device import device_label, device_option, training_device
 from genbench.training.train_ddpm import ema_decay
 from genbench.training.train_vae import TrainLoop, save_grid, seeded_generator
+from genbench.training.warm_start import load_into, load_warm_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T, BETA_START, BETA_END = 1000, 1e-4, 0.02
@@ -97,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--groups", type=int, default=16, help="U-Net GroupNorm groups")
     p.add_argument("--text-width", type=int, default=64, help="text encoder width (= U-Net context_dim)")
     p.add_argument("--text-layers", type=int, default=2)
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="warm start (when --log-dir has no checkpoint yet) from another run's checkpoint or from "
+                        "the bundled ldm-unet.safetensors: weights and step count, fresh AdamW and warm-up")
     add_common_args(p, log_every=100, sample_every=1000, monitor=N_MONITOR,
                     monitor_help="EMA samples for the prompt-accuracy monitor (0: no monitor and no grids)")
     return p.parse_args(argv)
@@ -184,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
                "cond_drop": args.cond_drop, "n_train": args.n_train, "weight_decay": WEIGHT_DECAY,
                "warmup_steps": WARMUP_STEPS, "grad_clip": GRAD_CLIP, "optimizer": "AdamW",
                "loss": "simple (eps-MSE) on scale_factor * z, z ~ q(z|x), t uniform; captions dropped to ''"}
+    if args.init_from is not None:
+        hparams["init_from"] = args.init_from.name
     config = {"architecture": "LDM", "unet": unet_config, "text_encoder": text_config, "T": T,
               "beta_start": BETA_START, "beta_end": BETA_END, "schedule": "linear", "prediction": "eps",
               "null_caption": NULL_CAPTION, "autoencoder": AUTOENCODER_WEIGHTS,
@@ -207,6 +216,15 @@ def main(argv: list[str] | None = None) -> None:
                      args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
     if args.resume:
         loop.resume()
+    if args.init_from is not None and not loop.meta:
+        start = load_warm_start(args.init_from)
+        load_into(model, start.model, args.init_from)
+        load_into(ema, start.ema, args.init_from)
+        loop.step, loop.train_seconds = start.step, start.train_seconds
+        loop.meta = {"init_source": start.source, "init_step": start.step}
+        print(f"warm start from {args.init_from} at step {start.step} (fresh optimizer, learning-rate warm-up "
+              f"again)", file=sys.stderr)
+    init_step = loop.meta.get("init_step", 0)
     monitor_captions = heldout_captions(0, args.monitor)
 
     def step_fn(step: int) -> dict[str, float]:
@@ -219,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         drop = torch.rand(n, generator=g, device=device) < args.cond_drop
         z0 = scale_factor * (means[idx] + stds[idx] * posterior_noise)
         batch_tokens = torch.where(drop[:, None], null_tokens, tokens[idx])
-        lr = learning_rate(step, args.lr)
+        lr = learning_rate(step - init_step, args.lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
@@ -246,8 +264,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if not loop.run(args.steps, step_fn, monitor_fn):
         raise SystemExit(130)
-    plot_log(log_dir / "curve.png", loop.rows, ["loss"], list(MONITOR_KEYS), "LDM ε-MSE (latent)",
-             f"shapes-net agrees with the prompt ({args.monitor} samples, s = {args.guidance:g})")
+    if loop.rows:  # a warm start bundled at once has none
+        plot_log(log_dir / "curve.png", loop.rows, ["loss"], list(MONITOR_KEYS), "LDM ε-MSE (latent)",
+                 f"shapes-net agrees with the prompt ({args.monitor} samples, s = {args.guidance:g})")
     if not args.bundle:
         return
     ema.eval()
@@ -269,12 +288,18 @@ def main(argv: list[str] | None = None) -> None:
                f"--attention-levels {' '.join(map(str, args.attention_levels))} --groups {args.groups} "
                f"--text-width {args.text_width} --text-layers {args.text_layers} --seed {args.seed} "
                f"--threads {args.threads}" + device_option(device))
+    if init_step:
+        source = loop.meta["init_source"]
+        origin = (f"the bundled {source['file']} (sha256 {source['sha256'][:12]}…, made by its own command in the "
+                  f"manifest of that time)" if source["kind"] == "bundled" else f"the checkpoint {source['file']}")
+        command = f"start from {origin} at step {init_step}, then {command} --init-from {args.init_from}"
     entry = save_bundled_weights(LDM_WEIGHTS, state, config=config, command=command, fp16=fp16, seed=args.seed,
                                  training=hparams, steps=loop.step, train_split=f"train[0:{args.n_train}]",
                                  test_eps_mse=loss_fp16 if fp16 else loss_fp32, test_eps_mse_fp32=loss_fp32,
-                                 test_split=f"test[0:{args.n_eval}]", final_log=loop.rows[-1],
+                                 test_split=f"test[0:{args.n_eval}]", final_log=loop.rows[-1] if loop.rows else None,
                                  train_seconds=round(loop.train_seconds, 1), threads=args.threads,
-                                 device=device_label(device))
+                                 device=device_label(device), **({"warm_start": loop.meta["init_source"]}
+                                                                  if init_step else {}))
     print(f"saved {LDM_WEIGHTS} ({entry['dtype']}, {entry['parameters']} parameters, "
           f"sha256 {entry['sha256'][:12]}…): "
           f"test ε-MSE fp16 {loss_fp16:.5f}, fp32 {loss_fp32:.5f}; total wall time "

@@ -158,6 +158,7 @@ class TrainLoop:
     step: int = 0
     rows: list[dict[str, float]] = field(default_factory=list)
     train_seconds: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)  # saved and restored with the checkpoint (e.g. a warm start)
     _sums: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -179,6 +180,7 @@ class TrainLoop:
             obj.load_state_dict(ckpt["state"][name])
         self.step, self.rows, self.train_seconds, self._sums = (ckpt["step"], ckpt["log"], ckpt["train_seconds"],
                                                                 ckpt["sums"])
+        self.meta = ckpt.get("meta", {})
         print(f"resumed from {self.checkpoint_path} at step {self.step}", file=sys.stderr)
 
     def save_checkpoint(self) -> None:
@@ -189,7 +191,7 @@ class TrainLoop:
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save({"state": {n: o.state_dict() for n, o in self.state.items()}, "step": self.step,
                         "log": self.rows, "train_seconds": self.train_seconds,
-                        "sums": {k: float(v) for k, v in self._sums.items()},
+                        "sums": {k: float(v) for k, v in self._sums.items()}, "meta": self.meta,
                         "hparams": self.hparams, "config": self.config}, tmp)
 
     def run(self, total_steps: int, step_fn: Callable[[int], dict[str, float]],

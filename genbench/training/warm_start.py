@@ -1,0 +1,73 @@
+"""Warm starts: the weights a training run starts from when it continues another run's network.
+
+A source is either a training checkpoint (``.pt``: its model and EMA weights, both kept) or bundled
+weights (``.safetensors`` named in ``reference_models/manifest.json``, sha256 checked: the EMA
+weights, which then start both the trained network and its EMA). Bundled weights are what survives
+a GPU machine that is given back (its checkpoints do not), so a later session can go on from them.
+What a warm start does not carry over: the optimizer state (AdamW starts afresh, with its
+learning-rate warm-up again) and, from bundled weights, the raw network (it restarts as the EMA).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genbench.assets import read_manifest, verify_sha256
+
+
+@dataclass
+class WarmStart:
+    """Model and EMA state dicts (float32, CPU), the source run's step count and training seconds,
+    and ``source``: what to record about it (file name, kind, sha256 of bundled weights, step)."""
+
+    model: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor]
+    step: int
+    train_seconds: float
+    source: dict[str, Any]
+
+
+def load_warm_start(path: str | Path) -> WarmStart:
+    """Read a warm-start source (see the module docstring); raises SystemExit with the reason
+    when the file is missing, unlisted, altered or of another kind."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"--init-from {path}: no such file")
+    if path.suffix == ".safetensors":
+        return _from_bundled(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    nets = state.get("state", state)  # TrainLoop checkpoints keep the networks under "state"
+    if "model" not in nets or "ema" not in nets or "step" not in state:
+        raise SystemExit(f"--init-from {path}: not a training checkpoint with model and ema weights")
+    return WarmStart(nets["model"], nets["ema"], int(state["step"]), float(state.get("train_seconds", 0.0)),
+                     {"file": path.name, "kind": "checkpoint", "step": int(state["step"])})
+
+
+def _from_bundled(path: Path) -> WarmStart:
+    from safetensors.torch import load_file
+
+    entries = [e for e in read_manifest().values() if e.get("file") == path.name]
+    if len(entries) != 1 or "steps" not in entries[0]:
+        raise SystemExit(f"--init-from {path}: not a bundled model with a step count in the manifest")
+    entry = entries[0]
+    sha256 = verify_sha256(path, entry["sha256"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    return WarmStart(state, {k: v.clone() for k, v in state.items()}, int(entry["steps"]),
+                     float(entry.get("train_seconds", 0.0)),
+                     {"file": path.name, "kind": "bundled", "sha256": sha256, "step": int(entry["steps"])})
+
+
+def load_into(net: torch.nn.Module, state: dict[str, torch.Tensor], source: Path,
+              may_lack: tuple[str, ...] = ()) -> None:
+    """Load ``state`` into ``net``; only parameters whose names start with one of ``may_lack``
+    may be missing from it (they keep their initial values); anything else is refused."""
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a parameter of another shape
+        raise SystemExit(f"{source} does not fit this network: {exc}") from None
+    if unexpected or any(not k.startswith(may_lack) for k in missing):
+        raise SystemExit(f"{source} does not fit this network: unexpected {unexpected}, missing {missing}")

@@ -44,11 +44,11 @@ than 1 %), with the ε-MSE on test[0:--n-eval] latents (fixed t, noise, captions
 ``final_samples.png`` with its prompts in ``final_samples_prompts.txt``.
 
 Cost: about 0.47 s per step at batch 128 on one CPU thread (265–290 images/s, measured with
-another training on the second core; 1.1 s when four jobs shared the 2 cores), so the 8,000 steps
-of the bundled weights took 3,798 s of training, plus about 2 minutes to render and encode the
-training set and about 1 minute per monitor (200 guided DDIM-50 samples) every 1000 steps. With
-``--device cuda`` on a lent H100 that three other trainings shared, batch 256 ran at about 4,200
-images/s (16.5 steps/s) and the training set was encoded in 1 s; the bundled weights are such a run.
+another training on the second core; 1.1 s when four jobs shared the 2 cores; about 0.51 s per
+step at batch 256 on two threads), so a first 8,000-step version took 3,798 s of training, plus
+about 1–2 minutes to render and encode the training set and about 1 minute per monitor (200 guided
+DDIM-50 samples). With ``--device cuda`` on a lent H100 that three other trainings shared, batch 256
+ran at about 4,200 images/s (16.5 steps/s) and the training set was encoded in 1 s.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ from genbench.generators.ldm import (AUTOENCODER_WEIGHTS, LDM_WEIGHTS, build_den
 from genbench.nn.autoencoder import KLAutoencoder
 from genbench.nn.text_encoder import NULL_CAPTION
 from genbench.reports.grids import save_grid_prompts
-from genbench.training.train_autoencoder import add_common_args, encode_images, plot_log, to_uint8
 from genbench.training.device import device_label, device_option, training_device
+from genbench.training.train_autoencoder import add_common_args, encode_images, plot_log, to_uint8
 from genbench.training.train_ddpm import ema_decay
 from genbench.training.train_vae import TrainLoop, save_grid, seeded_generator
 from genbench.training.warm_start import load_into, load_warm_start

@@ -62,7 +62,7 @@ from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.unet import UNet
 from genbench.reports.plots import save_figure
 from genbench.training.device import device_label, device_option, training_device
-from genbench.training.warm_start import WarmStart, load_into, load_warm_start
+from genbench.training.warm_start import WarmStart, describe_source, load_into, load_warm_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NAME = "ddpm-unet"
@@ -316,9 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     command += device_option(device)
     log_dir_arg = log_dir.relative_to(REPO_ROOT) if log_dir.is_relative_to(REPO_ROOT) else log_dir
     if init_source is not None and init_source.get("kind") == "bundled":
-        command = (f"start from the bundled {init_source['file']} (sha256 {init_source['sha256'][:12]}…, "
-                   f"{init_step} steps, made by its own command in the manifest of that time), then {command} "
-                   f"--init-from {args.init_from} --log-dir {log_dir_arg}")
+        command = (f"start from {describe_source(init_source)}, then {command} --init-from {args.init_from} "
+                   f"--log-dir {log_dir_arg}")
     elif args.init_from is not None:  # the warm start's source: the first run's checkpoint at init_step
         command = (f"python -m genbench.training.train_ddpm --steps {init_step} --batch-size {args.batch_size} "
                    f"--lr {args.lr} --seed {args.seed} --threads {args.threads} --ema {args.ema}, "

@@ -78,7 +78,7 @@ from genbench.training.device import device_label, device_option, training_devic
 from genbench.training.train_autoencoder import add_common_args, encode_images, plot_log, to_uint8
 from genbench.training.train_ddpm import ema_decay
 from genbench.training.train_vae import TrainLoop, save_grid, seeded_generator
-from genbench.training.warm_start import load_into, load_warm_start
+from genbench.training.warm_start import describe_source, load_into, load_warm_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T, BETA_START, BETA_END = 1000, 1e-4, 0.02
@@ -221,10 +221,10 @@ def main(argv: list[str] | None = None) -> None:
         load_into(model, start.model, args.init_from)
         load_into(ema, start.ema, args.init_from)
         loop.step, loop.train_seconds = start.step, start.train_seconds
-        loop.meta = {"init_source": start.source, "init_step": start.step}
+        loop.meta = {"init_source": start.source}
         print(f"warm start from {args.init_from} at step {start.step} (fresh optimizer, learning-rate warm-up "
               f"again)", file=sys.stderr)
-    init_step = loop.meta.get("init_step", 0)
+    init_step = loop.meta["init_source"]["step"] if "init_source" in loop.meta else 0
     monitor_captions = heldout_captions(0, args.monitor)
 
     def step_fn(step: int) -> dict[str, float]:
@@ -289,10 +289,7 @@ def main(argv: list[str] | None = None) -> None:
                f"--text-width {args.text_width} --text-layers {args.text_layers} --seed {args.seed} "
                f"--threads {args.threads}" + device_option(device))
     if init_step:
-        source = loop.meta["init_source"]
-        origin = (f"the bundled {source['file']} (sha256 {source['sha256'][:12]}…, made by its own command in the "
-                  f"manifest of that time)" if source["kind"] == "bundled" else f"the checkpoint {source['file']}")
-        command = f"start from {origin} at step {init_step}, then {command} --init-from {args.init_from}"
+        command = f"start from {describe_source(loop.meta['init_source'])}, then {command} --init-from {args.init_from}"
     entry = save_bundled_weights(LDM_WEIGHTS, state, config=config, command=command, fp16=fp16, seed=args.seed,
                                  training=hparams, steps=loop.step, train_split=f"train[0:{args.n_train}]",
                                  test_eps_mse=loss_fp16 if fp16 else loss_fp32, test_eps_mse_fp32=loss_fp32,

@@ -61,6 +61,14 @@ def _from_bundled(path: Path) -> WarmStart:
                      {"file": path.name, "kind": "bundled", "sha256": sha256, "step": int(entry["steps"])})
 
 
+def describe_source(source: dict[str, Any]) -> str:
+    """The words a recorded training command uses for a warm start's ``source``."""
+    if source["kind"] == "bundled":
+        return (f"the bundled {source['file']} (sha256 {source['sha256'][:12]}…, {source['step']} steps, made by its "
+                f"own command in the manifest of that time)")
+    return f"the checkpoint {source['file']} ({source['step']} steps)"
+
+
 def load_into(net: torch.nn.Module, state: dict[str, torch.Tensor], source: Path,
               may_lack: tuple[str, ...] = ()) -> None:
     """Load ``state`` into ``net``; only parameters whose names start with one of ``may_lack``

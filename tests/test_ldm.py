@@ -364,6 +364,8 @@ def test_warm_start_from_the_bundled_denoiser_continues_its_step_count(random_bu
     assert again["sha256"] == first["sha256"] and again["steps"] == 2
     assert again["warm_start"] == {"file": "ldm-unet.safetensors", "kind": "bundled", "sha256": first["sha256"],
                                    "step": 2}
+    assert again["lineage"] == [{"sha256": first["sha256"], "steps": 2, "device": "cpu", "command": first["command"]}]
+    assert "lineage" in again["command"] and "lineage" not in again["warm_start"]
     shutil.copy(source, models_dir() / "ldm-unet.safetensors")
     nb = [*warm, "--no-bundle"]
     train_ldm.main([*nb, "--steps", "4", "--log-dir", str(tmp_path / "straight")])

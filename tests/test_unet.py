@@ -11,6 +11,7 @@ from genbench.data.shapes32 import shapes32
 from genbench.diffusion import ddim_sample, linear_schedule
 from genbench.nn.unet import UNet
 from genbench.training import train_ddpm as td
+from genbench.training.warm_start import bundle_fields
 
 MAX_GFLOP_PER_IMAGE = 0.15  # FlopCounterMode's count: 2 FLOPs per multiply-add
 
@@ -141,13 +142,20 @@ def test_warm_start_from_bundled_weights_checks_them_and_starts_both_networks(ra
     from genbench import assets
 
     model, _, _ = td.build_training(lr=2e-4, seed=0)
+    earlier = {"sha256": "ab" * 32, "steps": 5, "device": "cpu", "command": "first"}
     assets.save_bundled_weights("ddpm-unet", _perturbed(model).state_dict(), {"architecture": "UNet"},
-                                command="test", fp16=True, steps=11, train_seconds=3.0)
+                                command="test", fp16=True, steps=11, train_seconds=3.0, device="gpu",
+                                lineage=[earlier])
     path = assets.models_dir() / "ddpm-unet.safetensors"
     model2, ema2, _ = td.build_training(lr=2e-4, seed=1, unet_config={**td.UNET_CONFIG, "refine_channels": 8})
     start = td.warm_start(path, model2, ema2)
     assert (start.step, start.train_seconds, start.source["kind"]) == (11, 3.0, "bundled")
-    assert start.source["sha256"] == assets.read_manifest()["ddpm-unet"]["sha256"]
+    sha256 = assets.read_manifest()["ddpm-unet"]["sha256"]
+    assert start.source["sha256"] == sha256
+    fields = bundle_fields(start.source)  # what the next bundle records: the chain, oldest first
+    assert fields["warm_start"] == {"file": "ddpm-unet.safetensors", "kind": "bundled", "sha256": sha256, "step": 11}
+    assert fields["lineage"] == [earlier, {"sha256": sha256, "steps": 11, "device": "gpu", "command": "test"}]
+    assert bundle_fields(None) == {}
     assert torch.equal(model2.stem.weight, model.stem.weight.half().float())
     assert torch.equal(ema2.stem.weight, model2.stem.weight)
     path.write_bytes(path.read_bytes()[:-2] + b"00")

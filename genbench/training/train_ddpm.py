@@ -62,7 +62,7 @@ from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.unet import UNet
 from genbench.reports.plots import save_figure
 from genbench.training.device import device_label, device_option, training_device
-from genbench.training.warm_start import WarmStart, describe_source, load_into, load_warm_start
+from genbench.training.warm_start import WarmStart, bundle_fields, describe_source, load_into, load_warm_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NAME = "ddpm-unet"
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> None:
                                  test_eps_mse=loss_fp16, test_eps_mse_fp32=loss_fp32, test_split=f"test[0:{N_EVAL}]",
                                  threads=args.threads, device=device_label(device),
                                  **({"warm_start_step": init_step} if init_step else {}),
-                                 **({"warm_start": init_source} if init_source else {}))
+                                 **bundle_fields(init_source))
     print(f"saved {OUT_NAME} (sha256 {entry['sha256'][:12]}…): test ε-MSE fp16 {loss_fp16:.5f}, "
           f"fp32 {loss_fp32:.5f}", file=sys.stderr)
 

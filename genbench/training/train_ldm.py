@@ -78,7 +78,7 @@ from genbench.training.device import device_label, device_option, training_devic
 from genbench.training.train_autoencoder import add_common_args, encode_images, plot_log, to_uint8
 from genbench.training.train_ddpm import ema_decay
 from genbench.training.train_vae import TrainLoop, save_grid, seeded_generator
-from genbench.training.warm_start import describe_source, load_into, load_warm_start
+from genbench.training.warm_start import bundle_fields, describe_source, load_into, load_warm_start
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T, BETA_START, BETA_END = 1000, 1e-4, 0.02
@@ -295,8 +295,7 @@ def main(argv: list[str] | None = None) -> None:
                                  test_eps_mse=loss_fp16 if fp16 else loss_fp32, test_eps_mse_fp32=loss_fp32,
                                  test_split=f"test[0:{args.n_eval}]", final_log=loop.rows[-1] if loop.rows else None,
                                  train_seconds=round(loop.train_seconds, 1), threads=args.threads,
-                                 device=device_label(device), **({"warm_start": loop.meta["init_source"]}
-                                                                  if init_step else {}))
+                                 device=device_label(device), **bundle_fields(loop.meta.get("init_source")))
     print(f"saved {LDM_WEIGHTS} ({entry['dtype']}, {entry['parameters']} parameters, "
           f"sha256 {entry['sha256'][:12]}…): "
           f"test ε-MSE fp16 {loss_fp16:.5f}, fp32 {loss_fp32:.5f}; total wall time "

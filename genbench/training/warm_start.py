@@ -6,6 +6,10 @@ weights, which then start both the trained network and its EMA). Bundled weights
 a GPU machine that is given back (its checkpoints do not), so a later session can go on from them.
 What a warm start does not carry over: the optimizer state (AdamW starts afresh, with its
 learning-rate warm-up again) and, from bundled weights, the raw network (it restarts as the EMA).
+
+Bundled weights made by a chain of warm starts keep the chain in their manifest entry: ``lineage``
+lists, oldest first, each earlier bundled stage (its sha256, steps, device and the command that made
+it), so the weights stay reproducible after the files of the earlier stages are overwritten.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from genbench.assets import read_manifest, verify_sha256
 @dataclass
 class WarmStart:
     """Model and EMA state dicts (float32, CPU), the source run's step count and training seconds,
-    and ``source``: what to record about it (file name, kind, sha256 of bundled weights, step)."""
+    and ``source``: what to record about it (file name, kind, sha256 of bundled weights, step and,
+    for bundled weights, ``lineage``: the stages that made them, see ``bundle_fields``)."""
 
     model: dict[str, torch.Tensor]
     ema: dict[str, torch.Tensor]
@@ -56,16 +61,31 @@ def _from_bundled(path: Path) -> WarmStart:
     entry = entries[0]
     sha256 = verify_sha256(path, entry["sha256"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    stage = {"sha256": sha256, "steps": int(entry["steps"]), "device": entry.get("device", "cpu"),
+             "command": entry.get("command", "")}
     return WarmStart(state, {k: v.clone() for k, v in state.items()}, int(entry["steps"]),
                      float(entry.get("train_seconds", 0.0)),
-                     {"file": path.name, "kind": "bundled", "sha256": sha256, "step": int(entry["steps"])})
+                     {"file": path.name, "kind": "bundled", "sha256": sha256, "step": int(entry["steps"]),
+                      "lineage": [*entry.get("lineage", []), stage]})
+
+
+def bundle_fields(source: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest fields that record a warm start's ``source`` in the weights bundled from it:
+    ``warm_start`` (file, kind, sha256, step) and, for bundled sources, ``lineage`` (every earlier
+    stage, oldest first: sha256, steps, device, command). Empty for a run that started from scratch."""
+    if source is None:
+        return {}
+    fields: dict[str, Any] = {"warm_start": {k: v for k, v in source.items() if k != "lineage"}}
+    if source.get("lineage"):
+        fields["lineage"] = source["lineage"]
+    return fields
 
 
 def describe_source(source: dict[str, Any]) -> str:
     """The words a recorded training command uses for a warm start's ``source``."""
     if source["kind"] == "bundled":
-        return (f"the bundled {source['file']} (sha256 {source['sha256'][:12]}…, {source['step']} steps, made by its "
-                f"own command in the manifest of that time)")
+        return (f"the bundled {source['file']} (sha256 {source['sha256'][:12]}…, {source['step']} steps, made by the "
+                f"commands in this entry's lineage)")
     return f"the checkpoint {source['file']} ({source['step']} steps)"
 
 

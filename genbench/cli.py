@@ -28,6 +28,23 @@ def _cmd_extractors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models(args: argparse.Namespace) -> int:
+    from genbench.bundled_models import bundled_models, format_reproduction
+
+    if args.name is not None:
+        print(format_reproduction(args.name))
+        return 0
+    table = bundled_models(verify=args.verify)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"{table['size_mb'].sum():.1f} MB in {len(table)} files under reference_models/"
+          + ("" if args.verify else "; --verify checks every sha256"))
+    bad = table[~table["status"].isin(["ok", "not checked"])]
+    if len(bad):
+        print(f"genbench: error: {', '.join(f'{n} ({s})' for n, s in zip(bad['name'], bad['status']))}",
+              file=sys.stderr)
+    return 1 if len(bad) else 0
+
+
 def _cmd_stats(args: argparse.Namespace) -> int:
     from genbench.data.sources import image_source
     from genbench.reference import compute_reference, save_reference
@@ -377,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_generator_options(p)
     p.set_defaults(func=_cmd_check)
+    p = sub.add_parser("models", help="the bundled weights (size, steps, device, sha256), or how one was made")
+    p.add_argument("name", nargs="?", default=None,
+                   help="a manifest name (e.g. ddpm-unet): print the commands that made it, oldest first")
+    p.add_argument("--verify", action="store_true", help="hash every file against the manifest (exit 1 on a mismatch)")
+    p.set_defaults(func=_cmd_models)
     p = sub.add_parser("extractors", help="list registered feature extractors")
     p.set_defaults(func=_cmd_extractors)
     return parser
@@ -392,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
             print("interrupted", file=sys.stderr)
             return 130
         except (ValueError, KeyError, FileNotFoundError) as exc:
-            print(f"genbench: error: {exc}", file=sys.stderr)
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # str(KeyError) adds quotes
+            print(f"genbench: error: {message}", file=sys.stderr)
             return 2
 
 

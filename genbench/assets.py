@@ -44,6 +44,14 @@ def read_manifest() -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def training_chain(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training stages behind a manifest entry, oldest first: its ``lineage`` (earlier bundled
+    stages it was warm-started from), then the entry itself, each as {sha256, steps, device, command}."""
+    own = {"sha256": entry["sha256"], "steps": entry.get("steps"), "device": entry.get("device", "cpu"),
+           "command": entry.get("command", "")}
+    return [*entry.get("lineage", []), own]
+
+
 def load_bundled_weights(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """State dict (float32) and manifest entry of bundled model ``name``; sha256 checked against the manifest."""
     from safetensors.torch import load_file

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from genbench.assets import models_dir, read_manifest
+from genbench.assets import models_dir, read_manifest, training_chain
 from genbench.features.weights import WeightsError, verify_sha256
 
 COLUMNS = ("name", "file", "size_mb", "dtype", "parameters", "steps", "device", "sha256", "status")
@@ -25,7 +25,8 @@ def bundled_models(verify: bool = False) -> pd.DataFrame:
     rows = []
     for name, entry in sorted(read_manifest().items()):
         path = models_dir() / entry.get("file", f"{name}.safetensors")
-        if not path.is_file():
+        size_mb = path.stat().st_size / 1e6 if path.is_file() else None
+        if size_mb is None:
             status = "missing"
         elif not verify:
             status = "not checked"
@@ -35,7 +36,7 @@ def bundled_models(verify: bool = False) -> pd.DataFrame:
                 status = "ok"
             except WeightsError:
                 status = "sha256 mismatch"
-        rows.append({"name": name, "file": path.name, "size_mb": path.stat().st_size / 1e6 if path.is_file() else None,
+        rows.append({"name": name, "file": path.name, "size_mb": size_mb,
                      "dtype": entry.get("dtype"), "parameters": entry.get("parameters"), "steps": entry.get("steps"),
                      "device": entry.get("device", "cpu"), "sha256": entry["sha256"][:12], "status": status})
     return pd.DataFrame(rows, columns=list(COLUMNS)).astype({"parameters": "Int64", "steps": "Int64"})
@@ -47,10 +48,7 @@ def reproduction(name: str) -> list[dict[str, Any]]:
     manifest = read_manifest()
     if name not in manifest:
         raise KeyError(f"no bundled model {name!r}; the manifest lists {', '.join(sorted(manifest))}")
-    entry = manifest[name]
-    final = {"sha256": entry["sha256"], "steps": entry.get("steps"), "device": entry.get("device", "cpu"),
-             "command": entry.get("command", "")}
-    return [*entry.get("lineage", []), final]
+    return training_chain(manifest[name])
 
 
 def format_reproduction(name: str) -> str:

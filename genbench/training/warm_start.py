@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from genbench.assets import read_manifest, verify_sha256
+from genbench.assets import read_manifest, training_chain, verify_sha256
 
 
 @dataclass
@@ -61,12 +61,10 @@ def _from_bundled(path: Path) -> WarmStart:
     entry = entries[0]
     sha256 = verify_sha256(path, entry["sha256"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-    stage = {"sha256": sha256, "steps": int(entry["steps"]), "device": entry.get("device", "cpu"),
-             "command": entry.get("command", "")}
     return WarmStart(state, {k: v.clone() for k, v in state.items()}, int(entry["steps"]),
                      float(entry.get("train_seconds", 0.0)),
                      {"file": path.name, "kind": "bundled", "sha256": sha256, "step": int(entry["steps"]),
-                      "lineage": [*entry.get("lineage", []), stage]})
+                      "lineage": training_chain(entry)})
 
 
 def bundle_fields(source: dict[str, Any] | None) -> dict[str, Any]:

@@ -7,11 +7,19 @@ under a (group, implementation) key; the terminal summary prints speed-up ratios
 from collections import defaultdict
 
 MEDIANS: dict[str, dict[str, float]] = defaultdict(dict)
+UNITS: dict[str, str] = {}  # group → unit name, for groups whose times are per unit of work
 
 
-def record(benchmark, group: str, impl: str) -> None:
-    """Remember the median of a finished ``benchmark`` fixture for the ratio summary."""
-    MEDIANS[group][impl] = benchmark.stats.stats.median
+def record(benchmark, group: str, impl: str, per: float | None = None, unit: str = "") -> None:
+    """Remember the median of a finished ``benchmark`` fixture for the ratio summary. With ``per``
+    (units of work in one timed call, e.g. images in a batch), the group compares seconds per
+    ``unit`` instead of per call, so implementations timed on different batch sizes compare."""
+    median = benchmark.stats.stats.median
+    if per:
+        UNITS[group] = unit
+        median /= per
+        benchmark.extra_info[f"ms_per_{unit.replace(' ', '_')}"] = 1000 * median
+    MEDIANS[group][impl] = median
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -20,5 +28,10 @@ def pytest_terminal_summary(terminalreporter):
             continue
         terminalreporter.write_line(f"[{group}] speed-up over the reference implementation (median time ratio):")
         for impl, t in sorted(times.items()):
-            if impl != "reference":
+            if impl == "reference":
+                continue
+            if group in UNITS:
+                terminalreporter.write_line(f"  {impl}: {times['reference'] / t:.2f}x  ({1000 * t:.3f} vs "
+                                            f"{1000 * times['reference']:.3f} ms per {UNITS[group]})")
+            else:
                 terminalreporter.write_line(f"  {impl}: {times['reference'] / t:.1f}x  ({t:.3f} s vs {times['reference']:.3f} s)")

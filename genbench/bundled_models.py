@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from genbench.assets import models_dir, read_manifest, training_chain
+from genbench.errors import GenbenchError
 from genbench.features.weights import WeightsError, verify_sha256
 
 COLUMNS = ("name", "file", "size_mb", "dtype", "parameters", "steps", "device", "sha256", "status")
@@ -47,7 +48,7 @@ def reproduction(name: str) -> list[dict[str, Any]]:
     then the entry itself; each a dict with sha256, steps, device and command."""
     manifest = read_manifest()
     if name not in manifest:
-        raise KeyError(f"no bundled model {name!r}; the manifest lists {', '.join(sorted(manifest))}")
+        raise GenbenchError(f"no bundled model {name!r}; the manifest lists {', '.join(sorted(manifest))}")
     return training_chain(manifest[name])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import sys
 from pathlib import Path
 
@@ -51,9 +52,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from genbench.registry import get_extractor
 
     source = image_source(args.source, args.split)
-    n = source.n if args.n is None else args.n
+    n = source.n if args.num_samples is None else args.num_samples
     if not 1 <= n <= source.n:
-        raise ValueError(f"{source.name} has {source.n} images; --n must be in [1, {source.n}], got {n}")
+        raise ValueError(f"{source.name} has {source.n} images; --num-samples must be in [1, {source.n}], got {n}")
     out_dir = None if args.out_dir is None else Path(args.out_dir)
     if out_dir is None and source.name != "shapes32":
         raise ValueError("--out-dir is required for sources other than shapes32 (the bundled folder holds shapes32)")
@@ -71,9 +72,9 @@ def _cmd_disturb(args: argparse.Namespace) -> int:
     from genbench.io import atomic_write_text
     from genbench.reports.tables import markdown_table
 
-    df = disturbance_study(n=args.n, extractor=args.extractor, seed=args.seed, progress=not args.quiet)
+    df = disturbance_study(n=args.num_samples, extractor=args.extractor, seed=args.seed, progress=not args.quiet)
     fid, is_ = study_table(df, "fid"), study_table(df, "is_mean")
-    text = (f"FID against shapes32 train statistics ({args.extractor}), test split, n = {args.n} per cell; "
+    text = (f"FID against shapes32 train statistics ({args.extractor}), test split, n = {args.num_samples} per cell; "
             f"columns are disturbance levels (0 = clean)\n\n{markdown_table(fid, '.2f')}\n\n"
             f"Inception Score ({args.extractor} classifier, 10 splits; nan without one)\n\n{markdown_table(is_, '.3f')}\n")
     print(text)
@@ -111,14 +112,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-GENERATOR_OPTIONS = ("steps", "eta", "spacing", "sigma_hat", "variance", "guidance", "device")
+GENERATOR_OPTIONS = ("steps", "eta", "spacing", "sigma_hat", "variance", "guidance", "device", "micro_batch")
 
 
 def _generator(args: argparse.Namespace):
     """The generator named on the command line, with the generator options that were given."""
+    from genbench.generators.bundled import BUNDLED
     from genbench.generators.sources import load_generator
+    from genbench.harness.presets import get_preset
 
-    options = {k: getattr(args, k) for k in GENERATOR_OPTIONS if getattr(args, k, None) not in (None, False)}
+    # `is not`, not `in (None, False)`: 0 == False, so `--guidance 0` / `--eta 0` would be dropped;
+    # store_true flags (False when absent) are passed only when given
+    options = {k: v for k in GENERATOR_OPTIONS if (v := getattr(args, k, None)) is not None and v is not False}
+    if "micro_batch" not in options and getattr(args, "preset", None) and args.generator in BUNDLED:
+        options["micro_batch"] = get_preset(args.preset).micro_batch  # the preset's, as `genbench run` uses
     return load_generator(args.generator, **options)
 
 
@@ -127,7 +134,7 @@ def _eval_config(args: argparse.Namespace):
     from genbench.harness.runner import EvalConfig
 
     preset = get_preset(args.preset)
-    n = preset.n if args.n is None else args.n
+    n = preset.n if args.num_samples is None else args.num_samples
     return EvalConfig(n=n, seed=preset.seed if args.seed is None else args.seed,
                       batch_size=min(n, preset.batch_size if args.batch_size is None else args.batch_size),
                       extractor=args.extractor, resamples=preset.resamples if args.resamples is None else args.resamples,
@@ -145,8 +152,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     preset = get_preset(args.preset)
     if args.models:
         preset = preset.with_models(args.models.split(","))
-    if args.n is not None or args.seed is not None:
-        preset = dataclasses.replace(preset, n=preset.n if args.n is None else args.n,
+    if args.num_samples is not None or args.seed is not None:
+        preset = dataclasses.replace(preset, n=preset.n if args.num_samples is None else args.num_samples,
                                      seed=preset.seed if args.seed is None else args.seed)
     name = args.name or f"{preset.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     out = Path(args.out) if args.out else Path("reports") / name
@@ -173,8 +180,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     cfg = SweepConfig(steps=tuple(_int_list(args.steps or "10,20,50,100,1000", "--steps")),
                       etas=tuple(_float_list(args.eta or "0,0.2,0.5,1", "--eta")),
-                      sigma_hat=not args.no_sigma_hat, spacing=args.spacing, n=args.n or 500, seed=args.seed,
-                      batch_size=args.batch_size, resamples=args.resamples)
+                      sigma_hat=not args.no_sigma_hat, spacing=args.spacing, n=args.num_samples or 500,
+                      seed=args.seed, batch_size=args.batch_size, resamples=args.resamples)
     return _run_sweep_and_print(args, cfg, run_sweep, sweep_markdown, "![FID against time per image](sweep.png)")
 
 
@@ -187,7 +194,7 @@ def _cmd_sweep_guidance(args: argparse.Namespace) -> int:
     if len(steps) != 1 or len(etas) != 1:
         raise ValueError("sweep guidance takes one --steps value and one --eta value")
     cfg = GuidanceSweepConfig(scales=tuple(_float_list(args.scales, "--scales")), steps=steps[0], eta=etas[0],
-                              n=args.n or 1000, seed=args.seed, batch_size=args.batch_size,
+                              n=args.num_samples or 1000, seed=args.seed, batch_size=args.batch_size,
                               resamples=args.resamples, pairs=args.pairs)
     return _run_sweep_and_print(args, cfg, run_guidance_sweep, guidance_markdown,
                                 "![FID and prompt accuracy against the guidance scale](guidance.png)")
@@ -263,7 +270,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from genbench.testing import check_against_baseline
+    from genbench.testing import check_against_baseline, recorded_micro_batch
 
     tolerances = {}
     for item in args.tolerance:
@@ -272,6 +279,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             tolerances[metric] = float(value)
         except ValueError:
             raise ValueError(f"--tolerance takes METRIC=VALUE with a number, got {item!r}") from None
+    if args.micro_batch is None:  # sample the computation the baseline sampled
+        args.micro_batch = recorded_micro_batch(args.baseline)
     table, passed = check_against_baseline(_generator(args), args.baseline, tolerances,
                                            progress=not args.quiet and distributed.is_main())
     if not distributed.is_main():
@@ -291,12 +300,15 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--variance", default=None, choices=["beta", "beta_tilde"], help="DDPM σ² (ddpm)")
     g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (ldm)")
     g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
+    g.add_argument("--micro-batch", type=int, default=None,
+                   help="samples per network call, aligned to sample indices (bundled generators; default 50); "
+                        "part of what a sample is: another value may change the last bits of the samples")
 
 
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="sizes from a preset (smoke | default | large | paper); "
-                                                       "--n, --batch-size, --resamples override it")
-    p.add_argument("-n", "--n", type=int, default=None, help="samples (default: the preset's)")
+                                                       "--num-samples, --batch-size, --resamples override it")
+    p.add_argument("-n", "--num-samples", type=int, metavar="N", default=None, help="samples (default: the preset's)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default 0)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--resamples", type=int, default=None, help="half-sampling resamples for the 95%% intervals")
@@ -305,13 +317,18 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="genbench", description="Evaluate and benchmark image generative models.")
+    # allow_abbrev=False: only whole option names (and the short forms listed), so that an option
+    # never silently means another and genbench's options stay apart from torchrun's
+    parser = argparse.ArgumentParser(prog="genbench", description="Evaluate and benchmark image generative models.",
+                                     allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"genbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="evaluate the bundled generators and write the trilemma report (the main job)")
+    add_command = functools.partial(sub.add_parser, allow_abbrev=False)
+    p = add_command("run", help="evaluate the bundled generators and write the trilemma report (the main job)")
     p.add_argument("--preset", default="default", help="smoke | default | large | paper (see README)")
     p.add_argument("--models", default=None, help="comma-separated subset of the preset's models, e.g. vae,gan")
-    p.add_argument("-n", "--n", type=int, default=None, help="samples per model (default: the preset's)")
+    p.add_argument("-n", "--num-samples", type=int, metavar="N", default=None,
+                   help="samples per model (default: the preset's)")
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default: the preset's, 0)")
     p.add_argument("--name", default=None, help="run name: the report goes to reports/<name>/ (default: preset-time)")
     p.add_argument("--out", default=None, help="report folder (overrides --name)")
@@ -319,8 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines on stderr")
     p.set_defaults(func=_cmd_run)
-    p = sub.add_parser("sweep", help="DDIM steps against quality (DDIM Table 1), or the LDM guidance scale "
-                                     "against quality and prompt following")
+    p = add_command("sweep", help="DDIM steps against quality (DDIM Table 1), or the LDM guidance scale "
+                                  "against quality and prompt following")
     p.add_argument("sampler", choices=["ddim", "guidance"],
                    help="ddim: S × η grid over the DDPM denoiser; guidance: classifier-free guidance scales of ldm")
     p.add_argument("--steps", default=None, help="ddim: comma-separated numbers of steps S (default "
@@ -333,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scales", default=None, help="guidance: comma-separated scales s >= 0, e.g. 1,2,3,5,7.5")
     p.add_argument("--pairs", type=int, default=100,
                    help="guidance: captions drawn twice (seeds s, s + 1) for the same-prompt SSIM")
-    p.add_argument("-n", "--n", type=int, default=None,
+    p.add_argument("-n", "--num-samples", type=int, metavar="N", default=None,
                    help="samples per cell (default: ddim 500; guidance 1000 held-out captions)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=125)
@@ -343,19 +360,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_sweep)
-    p = sub.add_parser("compare", help="a leaderboard from results.json files; differences inside the intervals are ties")
+    p = add_command("compare", help="a leaderboard from results.json files; differences inside the intervals are ties")
     p.add_argument("results", nargs="+", help="results.json files (from run, eval or baseline)")
     p.add_argument("--metric", default="fid", help="rank by this metric (default fid)")
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
     p.set_defaults(func=_cmd_compare)
-    p = sub.add_parser("selfcheck", help="compute every metric on closed-form cases and verify the answers")
+    p = add_command("selfcheck", help="compute every metric on closed-form cases and verify the answers")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_selfcheck)
-    p = sub.add_parser("stats", help="compute reference statistics (FeatureStats, feature sample, provenance)")
+    p = add_command("stats", help="compute reference statistics (FeatureStats, feature sample, provenance)")
     p.add_argument("source", help="shapes32, a folder of images (flat or class subfolders), or a torchvision "
                                   "dataset root (CIFAR-10/100, MNIST; not downloaded)")
     p.add_argument("--split", default="train", choices=["train", "test"])
-    p.add_argument("--n", type=int, default=None, help="images (default: the split's nominal size)")
+    p.add_argument("-n", "--num-samples", type=int, metavar="N", default=None,
+                   help="images (default: the split's nominal size)")
     p.add_argument("--extractor", action="append", default=None,
                    help="feature extractor (repeatable; default: shapes-net and shapes-clip)")
     p.add_argument("--sample-n", type=int, default=10_000, help="feature rows kept for KID / PR (float16)")
@@ -363,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default=None, help="default: the bundled reference_stats/")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_stats)
-    p = sub.add_parser("disturb", help="the FID paper's disturbance experiment on shapes32")
-    p.add_argument("--n", type=int, default=10_000)
+    p = add_command("disturb", help="the FID paper's disturbance experiment on shapes32")
+    p.add_argument("-n", "--num-samples", type=int, metavar="N", default=10_000, help="images per cell")
     p.add_argument("--extractor", default="shapes-net")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="folder for disturbance.md / disturbance.csv")
@@ -373,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("eval", "every metric for one generator (bundled, .npz, image folder, module:callable, "
                                      "plug-in)"),
                             ("baseline", "record a generator's metrics as a regression baseline (JSON)")):
-        p = sub.add_parser(name, help=help_text)
+        p = add_command(name, help=help_text)
         p.add_argument("generator", help="a bundled name (vae, gan, ddpm, ddim, ldm), an .npz of uint8 samples, an "
                                          "image folder, module:callable(seed, start, n), or a genbench.generators "
                                          "plug-in name")
@@ -386,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("-o", "--output", required=True, help="baseline JSON file to write")
             p.set_defaults(func=_cmd_baseline)
-    p = sub.add_parser("check", help="re-run a generator with a baseline's settings; exit 1 if a metric got worse")
+    p = add_command("check", help="re-run a generator with a baseline's settings; exit 1 if a metric got worse")
     p.add_argument("generator")
     p.add_argument("--baseline", required=True)
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
@@ -394,12 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_generator_options(p)
     p.set_defaults(func=_cmd_check)
-    p = sub.add_parser("models", help="the bundled weights (size, steps, device, sha256), or how one was made")
+    p = add_command("models", help="the bundled weights (size, steps, device, sha256), or how one was made")
     p.add_argument("name", nargs="?", default=None,
                    help="a manifest name (e.g. ddpm-unet): print the commands that made it, oldest first")
     p.add_argument("--verify", action="store_true", help="hash every file against the manifest (exit 1 on a mismatch)")
     p.set_defaults(func=_cmd_models)
-    p = sub.add_parser("extractors", help="list registered feature extractors")
+    p = add_command("extractors", help="list registered feature extractors")
     p.set_defaults(func=_cmd_extractors)
     return parser
 
@@ -413,9 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
-        except (ValueError, KeyError, FileNotFoundError) as exc:
-            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # str(KeyError) adds quotes
-            print(f"genbench: error: {message}", file=sys.stderr)
+        except (ValueError, FileNotFoundError) as exc:  # bad input (GenbenchError is a ValueError); the rest are bugs
+            print(f"genbench: error: {exc}", file=sys.stderr)
             return 2
 
 

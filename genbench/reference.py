@@ -50,9 +50,11 @@ def reference_paths(dataset: str, split: str, extractor: str, root: Path | None 
     return root / f"{stem}.npz", root / f"{stem}-sample.npz"
 
 
-def iterate_batches(images: ImageBatches, n: int, batch_size: int, desc: str, progress: bool) -> Iterator[torch.Tensor]:
+def iterate_batches(images: ImageBatches, n: int, batch_size: int, desc: str,
+                    progress: bool) -> Iterator[tuple[int, torch.Tensor]]:
+    """(start, images start … start+k−1) for consecutive batches of at most ``batch_size`` over [0, n)."""
     for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, unit="batch"):
-        yield images(start, min(batch_size, n - start))
+        yield start, images(start, min(batch_size, n - start))
 
 
 def compute_reference(images: ImageBatches, n: int, extractor, dataset: str, split: str, sample_n: int = 10_000,
@@ -62,12 +64,12 @@ def compute_reference(images: ImageBatches, n: int, extractor, dataset: str, spl
     stats = FeatureStats(extractor.feature_dim, provenance, keep_rows=False)
     sample, probs, cells = [], [], []
     n_cells = getattr(extractor, "n_cells", None)  # classifier extractors with mode-coverage cells
-    for batch in iterate_batches(images, n, batch_size, f"{dataset}/{split} → {extractor.name}", progress):
+    for start, batch in iterate_batches(images, n, batch_size, f"{dataset}/{split} → {extractor.name}", progress):
         if n_cells:
-            out, predictions = extractor.extract_all(batch)
+            out, predictions = extractor.extract_all(batch, start)
             cells.append(predictions["cell"].numpy())
         else:
-            out = extractor.extract(batch)
+            out = extractor.extract(batch, start)
         stats.update(out.features)
         if sum(len(s) for s in sample) < sample_n:
             sample.append(out.features.numpy())

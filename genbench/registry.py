@@ -13,6 +13,8 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+from genbench.errors import GenbenchError
+
 EXTRACTOR_GROUP = "genbench.feature_extractors"
 
 _EXTRACTORS: dict[str, Callable[..., Any]] = {}
@@ -58,4 +60,4 @@ def get_extractor(name: str, **kwargs: Any):
     family, sep, arg = name.partition(":")
     if sep and f"{family}:" in _EXTRACTORS:
         return _EXTRACTORS[f"{family}:"](arg, **kwargs)
-    raise KeyError(f"unknown feature extractor {name!r}; available: {', '.join(available_extractors())}")
+    raise GenbenchError(f"unknown feature extractor {name!r}; available: {', '.join(available_extractors())}")

@@ -1,26 +1,19 @@
-"""Sample-quality regression checks, for the CLI (`genbench baseline` / `genbench check`) and for
-users' own test suites (this module is also a pytest plugin, entry point ``pytest11``).
-
-In a test suite::
-
-    def test_my_generator_did_not_regress(genbench_check):
-        genbench_check("mypkg.sampling:sample", "tests/baselines/my_generator.json")
-
-The first run (or ``GENBENCH_UPDATE_BASELINES=1``) records the baseline; later runs re-evaluate
-with the baseline's recorded settings and fail when a metric got worse beyond its confidence
-interval (or beyond a per-metric ``tolerances`` entry).
+"""Sample-quality regression checks for the CLI (`genbench baseline` / `genbench check`) and for
+users' own code: ``record_baseline`` writes a generator's metrics with the settings used;
+``check_against_baseline`` re-evaluates with those settings and compares. This module does not
+import pytest (the commands work without the test extra); the ``genbench_check`` fixture lives in
+``genbench.pytest_plugin`` (entry point ``pytest11``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
+from genbench.errors import GenbenchError
 from genbench.generators.base import Generator
 from genbench.generators.sources import load_generator
 from genbench.harness.runner import EvalConfig, evaluate
@@ -43,29 +36,43 @@ def check_against_baseline(generator: Generator | str, path: str | Path, toleran
                            progress: bool = False) -> tuple[pd.DataFrame, bool]:
     """Re-evaluate with the baseline's settings; return the comparison table and whether it passed
     (no metric "worse")."""
-    baseline = json.loads(Path(path).read_text())
-    recorded = baseline["provenance"]["config"]
+    old, recorded = _read_baseline(Path(path))
     config = EvalConfig(**{f.name: recorded[f.name] for f in fields(EvalConfig) if f.name in recorded})
     gen = load_generator(generator) if isinstance(generator, str) else generator
     new = evaluate(gen, config, progress=progress)["metrics"]
-    (old,) = [m["metrics"] for m in baseline["models"].values()]
     table = compare_metrics(old, new, tolerances)
     return table, not (table["verdict"] == "worse").any()
 
 
-@pytest.fixture
-def genbench_check():
-    """``genbench_check(generator, baseline_path, tolerances=None, config=None)``: record the baseline if
-    missing (or with GENBENCH_UPDATE_BASELINES=1), else fail the test on a regression."""
+def recorded_micro_batch(path: str | Path) -> int | None:
+    """The generator micro-batch a baseline was sampled with (None: not recorded, or the generator
+    has none), so that a check can sample the same computation (``genbench.microbatch``)."""
+    try:
+        recorded = json.loads(Path(path).read_text())["provenance"]["micro_batch"]["generator"]
+    except (OSError, ValueError, KeyError, TypeError):  # not readable or not a baseline: the check says so
+        return None
+    return recorded if isinstance(recorded, int) else None
 
-    def check(generator: Generator | str, baseline: str | Path, tolerances: dict[str, float] | None = None,
-              config: EvalConfig | None = None) -> pd.DataFrame | None:
-        if os.environ.get("GENBENCH_UPDATE_BASELINES") == "1" or not Path(baseline).exists():
-            record_baseline(generator, baseline, config)
-            return None
-        table, passed = check_against_baseline(generator, baseline, tolerances)
-        if not passed:
-            pytest.fail(f"sample quality regressed against {baseline}:\n{table.to_string()}", pytrace=False)
-        return table
 
-    return check
+def _read_baseline(path: Path) -> tuple[dict, dict]:
+    """A baseline's metrics and recorded config; GenbenchError naming the file when it is not one
+    (checked before any sampling). FileNotFoundError when it does not exist."""
+    try:
+        baseline = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise GenbenchError(f"baseline {path} is not JSON: {exc}") from exc
+    try:
+        recorded = baseline["provenance"]["config"]
+        (old,) = [m["metrics"] for m in baseline["models"].values()]
+    except (KeyError, TypeError, AttributeError, ValueError):
+        raise GenbenchError(f"{path} is not a genbench baseline (one model's metrics and provenance.config, "
+                            "as `genbench baseline` writes)") from None
+    return old, recorded
+
+
+def __getattr__(name: str):
+    if name == "genbench_check":  # the fixture's old home; imported from the plugin only when asked for
+        from genbench.pytest_plugin import genbench_check
+
+        return genbench_check
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

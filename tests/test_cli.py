@@ -55,5 +55,5 @@ def test_stats_of_an_image_folder_match_the_extractor_run_directly(tmp_path, cap
     direct = get_extractor("shapes-net").extract(images).features.double().numpy()
     assert ref.stats.n == 30 and ref.provenance["dataset"] == "folder:imgs"
     np.testing.assert_allclose(ref.stats.mean, direct.mean(0), rtol=0, atol=1e-9)
-    assert main(["stats", str(folder), "--n", "31", "--out-dir", str(out)]) == 2
+    assert main(["stats", str(folder), "--num-samples", "31", "--out-dir", str(out)]) == 2
     assert "has 30 images" in capsys.readouterr().err

@@ -38,17 +38,20 @@ def noisy_test_images(seed: int, start: int, n: int) -> torch.Tensor:
 
 # -- sharding ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("n, world", [(0, 1), (1, 1), (10, 1), (10, 2), (201, 2), (7, 3), (2, 3), (5, 8), (1000, 7)])
-def test_shards_partition_the_samples_in_order(n, world):
-    shards = [distributed.shard_range(n, r, world) for r in range(world)]
+@pytest.mark.parametrize("unit", [1, 50])
+def test_shards_partition_the_samples_in_order(n, world, unit):
+    shards = [distributed.shard_range(n, r, world, unit) for r in range(world)]
     assert [i for s in shards for i in s] == list(range(n))  # each index once, rank order = sample order
-    assert max(map(len, shards)) - min(map(len, shards)) <= 1
-    assert all(s.step == 1 for s in shards)
+    assert all(s.step == 1 and (not s or s.start % unit == 0) for s in shards)  # whole units
+    units = [-(-len(s) // unit) for s in shards]
+    assert max(units) - min(units) <= 1
 
 
-@pytest.mark.parametrize("n, rank, world", [(10, 2, 2), (10, -1, 2), (10, 0, 0), (-1, 0, 1)])
-def test_shard_range_refuses_bad_arguments(n, rank, world):
+@pytest.mark.parametrize("n, rank, world, unit", [(10, 2, 2, 1), (10, -1, 2, 1), (10, 0, 0, 1), (-1, 0, 1, 1),
+                                                  (10, 0, 1, 0)])
+def test_shard_range_refuses_bad_arguments(n, rank, world, unit):
     with pytest.raises(ValueError):
-        distributed.shard_range(n, rank, world)
+        distributed.shard_range(n, rank, world, unit)
 
 
 # -- one process: everything is the identity -----------------------------------------------------
@@ -131,16 +134,16 @@ def test_collectives_over_two_gloo_processes():
 
 
 # -- genbench eval: 1 process vs torchrun with 2 ---------------------------------------------------
-def _genbench_eval(out: Path, nproc: int) -> dict:
+def _genbench_eval(out: Path, nproc: int, generator: str, *options: str) -> dict:
+    """``genbench eval`` as a user types it: plain, or under ``torchrun --nproc_per_node=N`` (which
+    gives each process one thread); the 1-process run gets one thread too, so that the runs differ
+    only in the number of processes."""
     env = {k: v for k, v in os.environ.items() if k not in DIST_ENV}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               PYTHONPATH=os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]))
-    # "--" ends torchrun's options: its parser would take genbench's --n for an abbreviation of its own
-    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                                    f"--nproc_per_node={nproc}"]
-    cmd = [*launcher, "-m", "genbench", *(["--"] if nproc > 1 else []), "eval", "test_distributed:noisy_test_images",
-           "--n", "201", "--seed", "3", "--batch-size", "64", "--resamples", "4", "--quiet", "--format", "json",
-           "--out", str(out)]
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]))
+    torchrun = Path(sys.executable).with_name("torchrun")
+    launcher = ([sys.executable, "-m", "genbench"] if nproc == 1 else
+                [str(torchrun), f"--nproc_per_node={nproc}", f"--master_port={_free_port()}", "-m", "genbench"])
+    cmd = [*launcher, "eval", generator, *options, "--quiet", "--format", "json", "--out", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     printed = json.loads(proc.stdout)  # one JSON document: only rank 0 printed
@@ -149,16 +152,30 @@ def _genbench_eval(out: Path, nproc: int) -> dict:
     return written
 
 
-def test_torchrun_two_processes_give_the_single_process_results(tmp_path):
-    # n = 201 → shards of 101 and 100; batches of 64 cut them differently from one process's batches
-    one = _genbench_eval(tmp_path / "one", 1)
-    two = _genbench_eval(tmp_path / "two", 2)
+def _assert_same_results(one: dict, two: dict, expected: set[str], n: int) -> None:
     assert one["provenance"]["world_size"] == 1 and two["provenance"]["world_size"] == 2
     (name,) = one["models"]
     m1, m2 = one["models"][name]["metrics"], two["models"][name]["metrics"]
-    assert m1.keys() == m2.keys() and {"fid", "kid", "is", "precision", "pairwise_ssim"} <= m1.keys()
-    assert m1["fid"]["n"] == m2["fid"]["n"] == 201 and m1["pairwise_ssim"]["n"] == 100
-    # FID comes from all-reduced sums (float64, another summation order); everything else from the
-    # gathered per-sample features, bit for bit
-    assert m2["fid"].pop("value") == pytest.approx(m1["fid"].pop("value"), rel=1e-9, abs=0)
+    assert expected <= m1.keys() and m1["fid"]["n"] == n
+    # every metric, FID included, comes from the per-sample outputs gathered in sample order: exact
     assert m1 == m2
+
+
+def test_torchrun_two_processes_give_the_single_process_results(tmp_path):
+    # a user callable: n = 201 → shards of 101 and 100; batches of 64 cut them differently
+    options = ("-n", "201", "--seed", "3", "--batch-size", "64", "--resamples", "4")
+    one = _genbench_eval(tmp_path / "one", 1, "test_distributed:noisy_test_images", *options)
+    two = _genbench_eval(tmp_path / "two", 2, "test_distributed:noisy_test_images", *options)
+    _assert_same_results(one, two, {"fid", "kid", "is", "precision", "pairwise_ssim"}, 201)
+    assert one["models"]["test_distributed:noisy_test_images"]["metrics"]["pairwise_ssim"]["n"] == 100
+
+
+def test_torchrun_eval_ddim_dash_n_256_equals_one_process(tmp_path):
+    # the command line of the docs: `torchrun --nproc_per_node=2 -m genbench eval ddim -n 256` (its -n
+    # reaches genbench); 256 is not a multiple of the batch size (the default preset's 50, one
+    # micro-batch): 6 micro-batches, 3 per rank, the last one cut at 256
+    options = ("-n", "256", "--steps", "10", "--seed", "3", "--resamples", "4")
+    one = _genbench_eval(tmp_path / "one", 1, "ddim", *options)
+    two = _genbench_eval(tmp_path / "two", 2, "ddim", *options)
+    _assert_same_results(one, two, {"fid", "kid", "is", "precision", "mode_coverage", "pairwise_ssim"}, 256)
+    assert one["provenance"]["batch_size_used"] == 50

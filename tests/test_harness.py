@@ -105,7 +105,7 @@ def test_degraded_samples_score_worse_beyond_the_intervals(clean_results):
 def test_eval_command_writes_results_json(tmp_path, capsys):
     np.savez(tmp_path / "samples.npz", arr_0=shapes32("test", 0, 200).images.numpy())
     out = tmp_path / "report"
-    assert main(["eval", str(tmp_path / "samples.npz"), "--n", "200", "--resamples", "3", "--out", str(out),
+    assert main(["eval", str(tmp_path / "samples.npz"), "-n", "200", "--resamples", "3", "--out", str(out),
                  "--quiet", "--format", "md"]) == 0
     assert "| model | metric |" in capsys.readouterr().out
     results = json.loads((out / "results.json").read_text())

@@ -35,7 +35,7 @@ def test_committed_stats_are_consistent_with_the_sample(name):
 
 
 def test_stats_command_writes_provenance(tmp_path):
-    assert main(["stats", "shapes32", "--split", "test", "--n", "600", "--sample-n", "200",
+    assert main(["stats", "shapes32", "--split", "test", "--num-samples", "600", "--sample-n", "200",
                  "--extractor", "shapes-net", "--out-dir", str(tmp_path), "--quiet"]) == 0
     stats_path, sample_path = reference_paths("shapes32", "test", "shapes-net", tmp_path)
     ref = load_reference("shapes32", "test", "shapes-net", root=tmp_path)

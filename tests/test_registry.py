@@ -3,6 +3,7 @@ from importlib.metadata import EntryPoint
 import pytest
 
 import genbench.registry as registry
+from genbench.errors import GenbenchError
 
 
 class DummyExtractor:
@@ -39,7 +40,7 @@ def test_entry_point_group_is_discovered(monkeypatch):
 def test_family_names_and_unknown_names():
     registry.register_extractor("fam:", lambda arg, **kw: ("fam", arg, kw))
     assert registry.get_extractor("fam:big", x=1) == ("fam", "big", {"x": 1})
-    with pytest.raises(KeyError, match="unknown feature extractor 'nope'.*inception-v3-fid"):
+    with pytest.raises(GenbenchError, match="unknown feature extractor 'nope'.*inception-v3-fid"):
         registry.get_extractor("nope")
     with pytest.raises(ValueError, match="already registered"):
         registry.register_extractor("fam:", lambda arg: None)

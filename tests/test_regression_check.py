@@ -6,6 +6,7 @@ import pytest
 
 from genbench.cli import main
 from genbench.generators.sources import CallableGenerator
+from genbench.harness.presets import get_preset
 from genbench.harness.runner import EvalConfig
 
 GENERATORS = '''
@@ -19,7 +20,7 @@ def clean(seed, start, n):
 def noisy(seed, start, n):
     return gaussian_noise(clean(seed, start, n), 0.5, torch.Generator().manual_seed(seed * 1_000_003 + start))
 '''
-SETTINGS = ["--n", "300", "--batch-size", "100", "--resamples", "5", "--quiet"]
+SETTINGS = ["-n", "300", "--batch-size", "100", "--resamples", "5", "--quiet"]
 
 
 @pytest.fixture
@@ -83,7 +84,9 @@ def test_bundled_generator_check_with_the_smoke_preset(tmp_path, monkeypatch, ca
     baseline = tmp_path / "gan-smoke.json"
     assert main(["baseline", "gan", "--preset", "smoke", "--device", "cpu", "-o", str(baseline), "--quiet"]) == 0
     recorded = json.loads(baseline.read_text())
-    assert recorded["provenance"]["config"]["n"] == 64 and "gan" in recorded["models"]
+    smoke = get_preset("smoke")
+    assert recorded["provenance"]["config"]["n"] == smoke.n and "gan" in recorded["models"]
+    assert recorded["models"]["gan"]["meta"]["options"]["micro_batch"] == smoke.micro_batch  # the preset's
     capsys.readouterr()
     assert main(["check", "gan", "--device", "cpu", "--baseline", str(baseline), "--quiet"]) == 0
     assert "PASS" in capsys.readouterr().out

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.mark.usefixtures("random_bundled_assets")
 def test_run_writes_the_trilemma_report(tmp_path, capsys):
     out = tmp_path / "report"
-    rc = main(["run", "--preset", "smoke", "--models", "vae,gan,ddim-10,ldm", "--n", "40", "--out", str(out),
+    rc = main(["run", "--preset", "smoke", "--models", "vae,gan,ddim-10,ldm", "-n", "40", "--out", str(out),
                "--quiet"])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -59,7 +59,7 @@ def test_unknown_preset_and_model_are_clear_errors(capsys):
 def test_every_preset_evaluates_all_models_on_the_same_n():
     for preset in PRESETS.values():
         assert {m.label for m in preset.models} >= {"vae", "gan", "ddpm-1000", "ddim-50"}
-        assert preset.n >= 10 and preset.batch_size >= 1
+        assert preset.n >= 20 and preset.batch_size >= 1
 
 
 def _record(fid, coverage, modes, ips, recall=0.5):
@@ -85,7 +85,7 @@ def test_pareto_front_minimises_both_coordinates():
 @pytest.mark.usefixtures("random_bundled_assets")
 def test_sweep_writes_a_table1_shaped_report(tmp_path, capsys):
     out = tmp_path / "sweep"
-    rc = main(["sweep", "ddim", "--steps", "2,5", "--eta", "0,1", "--n", "20", "--batch-size", "10",
+    rc = main(["sweep", "ddim", "--steps", "2,5", "--eta", "0,1", "-n", "20", "--batch-size", "10",
                "--resamples", "5", "--out", str(out), "--quiet", "--format", "json"])
     assert rc == 0
     cells = json.loads(capsys.readouterr().out)
@@ -106,7 +106,7 @@ def test_sweep_writes_a_table1_shaped_report(tmp_path, capsys):
 @pytest.mark.usefixtures("random_bundled_assets")
 def test_guidance_sweep_reports_quality_prompts_and_diversity_per_scale(tmp_path, capsys):
     out = tmp_path / "guidance"
-    rc = main(["sweep", "guidance", "--scales", "1,3", "--steps", "3", "--n", "20", "--batch-size", "10",
+    rc = main(["sweep", "guidance", "--scales", "1,3", "--steps", "3", "-n", "20", "--batch-size", "10",
                "--pairs", "6", "--resamples", "5", "--out", str(out), "--quiet", "--format", "json"])
     assert rc == 0
     cells = json.loads(capsys.readouterr().out)
@@ -180,7 +180,7 @@ def test_compare_refuses_different_feature_spaces_and_flags_different_n(tmp_path
 def test_run_skips_a_model_without_weights_and_says_so(random_bundled_assets, tmp_path, capsys):
     (random_bundled_assets / "reference_models" / "gan-generator.safetensors").unlink()
     out = tmp_path / "partial"
-    assert main(["run", "--preset", "smoke", "--models", "vae,gan", "--n", "20", "--out", str(out), "--quiet"]) == 0
+    assert main(["run", "--preset", "smoke", "--models", "vae,gan", "-n", "20", "--out", str(out), "--quiet"]) == 0
     assert "gan skipped: bundled model 'gan-generator' not found" in capsys.readouterr().err
     results = json.loads((out / "results.json").read_text())
     assert list(results["models"]) == ["vae"] and "gan" in results["skipped"]

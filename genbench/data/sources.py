@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genbench.errors import GenbenchError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 TORCHVISION_MARKERS = {"cifar-10-batches-py": "CIFAR10", "cifar-100-python": "CIFAR100", "MNIST": "MNIST"}
 
@@ -31,6 +33,25 @@ class ImageSource:
 
 def _to_rgb_uint8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB")).transpose(2, 0, 1)
+
+
+# what PIL raises for a file it cannot decode: UnidentifiedImageError and "image file is truncated"
+# are OSErrors; a broken chunk can surface as SyntaxError or ValueError; DecompressionBombError
+_UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def _unreadable(path: Path, exc: BaseException) -> GenbenchError:
+    detail = " ".join(str(exc).split()) or type(exc).__name__  # one line
+    return GenbenchError(f"cannot read image file {path}: {detail}")
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """One image file as RGB uint8 CHW; GenbenchError naming the file if it cannot be decoded."""
+    try:
+        with Image.open(path) as img:
+            return _to_rgb_uint8(img)
+    except _UNREADABLE as exc:
+        raise _unreadable(path, exc) from exc
 
 
 def _stack(arrays: list[np.ndarray], where: str) -> torch.Tensor:
@@ -50,15 +71,18 @@ def folder_source(path: Path) -> ImageSource:
     if not files:
         raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {path} or its subfolders")
     sizes = {}
-    for p in files:  # headers only: a mixed folder fails here, before any work
-        with Image.open(p) as img:
-            sizes.setdefault(img.size, p.name)
+    for p in files:  # headers only: a mixed folder (or a file that is not an image) fails here, before any work
+        try:
+            with Image.open(p) as img:
+                sizes.setdefault(img.size, p.name)
+        except _UNREADABLE as exc:
+            raise _unreadable(p, exc) from exc
     if len(sizes) > 1:
         raise ValueError(f"images in {path} have different sizes (W×H: "
                          f"{', '.join(f'{w}×{h} e.g. {name}' for (w, h), name in sizes.items())}); resize them to one size first")
 
     def fetch(start: int, k: int) -> torch.Tensor:
-        return _stack([_to_rgb_uint8(Image.open(p)) for p in files[start:start + k]], str(path))
+        return _stack([_read_rgb(p) for p in files[start:start + k]], str(path))
 
     return ImageSource(f"folder:{path.name}", len(files), fetch)
 

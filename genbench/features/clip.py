@@ -25,6 +25,7 @@ from PIL import Image
 from genbench.features.base import Extracted, FeatureExtractor, default_device
 from genbench.features.weights import WeightsError, WeightsSpec, resolve_weights
 from genbench.images import to_uint8
+from genbench.microbatch import map_micro_batches_list
 from genbench.registry import register_extractor
 
 
@@ -86,10 +87,15 @@ class ClipExtractor(FeatureExtractor):
         return Extracted(F.normalize(self.model.encode_image(batch.to(self.device)).float(), dim=-1))
 
     @torch.inference_mode()
-    def encode_text(self, captions: Sequence[str]) -> torch.Tensor:
-        """(n, d) float32 L2-normalised text embeddings on the CPU."""
-        tokens = self.tokenizer(list(captions)).to(self.device)
-        return F.normalize(self.model.encode_text(tokens).float(), dim=-1).cpu()
+    def encode_text(self, captions: Sequence[str], start: int = 0) -> torch.Tensor:
+        """(n, d) float32 L2-normalised text embeddings on the CPU, computed in aligned micro-batches
+        of ``micro_batch`` captions as images are (``start``: the global index of the first caption;
+        padding positions hold empty captions)."""
+        def run(chunk: list[str]) -> torch.Tensor:
+            tokens = self.tokenizer(chunk).to(self.device)
+            return F.normalize(self.model.encode_text(tokens).float(), dim=-1).cpu()
+
+        return map_micro_batches_list(run, captions, self.micro_batch, "", start)
 
 
 register_extractor("clip:", ClipExtractor)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import torch
 
+from genbench.errors import GenbenchError
 from genbench.io import atomic_path, genbench_home, sha256_file
 
 
-class WeightsError(ValueError):
+class WeightsError(GenbenchError):
     """A weights file is missing, corrupted or of the wrong layout."""
 
 

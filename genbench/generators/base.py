@@ -31,9 +31,14 @@ class GeneratorMeta:
 
 
 class Generator(abc.ABC):
-    """Base class: implement ``sample_range``; set ``meta``."""
+    """Base class: implement ``sample_range``; set ``meta``.
+
+    ``micro_batch``: the number of samples the generator computes per network call, aligned to
+    global indices (``genbench.microbatch``), or None when it has no such unit (stored samples, user
+    callables); the runner aligns its batches and shards to it."""
 
     meta: GeneratorMeta
+    micro_batch: int | None = None
 
     @abc.abstractmethod
     def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:

@@ -4,15 +4,18 @@
 
 Weights come from ``reference_models/`` (sha256 checked against the manifest on load). Every
 generator draws the randomness of sample i from its own CPU generator seeded with (seed, i)
-(``row_generators``), so sample i depends only on (seed, i): not on the batch size, the batch it
-falls in, the process that draws it, or the device (noise is drawn on the CPU and moved).
-Networks run in eval mode under ``torch.inference_mode`` in float32 on ``device`` (default: CUDA
-when present, else CPU). Outputs are uint8 NCHW RGB, 32×32; pixel values are rounded, not
-truncated.
+(``row_generators``; noise is drawn on the CPU and moved to the device), and computes sample i in
+micro-batch ⌊i / m⌋ of exactly ``micro_batch`` = m samples (``genbench.microbatch``), so sample i
+is bit-identical whatever the batch size, the call boundaries or the number of processes that
+draw it. m is part of what a sample is: another m may change the last bits of float32 results
+(and so, rarely, a uint8 pixel by one level). Networks run in eval mode under
+``torch.inference_mode`` in float32 on ``device`` (default: CUDA when present, else CPU).
+Outputs are uint8 NCHW RGB, 32×32; pixel values are rounded, not truncated.
 """
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -23,12 +26,14 @@ from genbench.diffusion.samplers import VARIANCES
 from genbench.diffusion.schedule import SPACINGS
 from genbench.generators.base import Generator, GeneratorMeta
 from genbench.images import to_uint8
+from genbench.microbatch import check_micro_batch, sample_aligned
 from genbench.nn.gan import Generator as GANNetwork
 from genbench.nn.unet import UNet
 from genbench.nn.vae import ConvVAE
 
 BUNDLED = ("vae", "gan", "ddpm", "ddim", "ldm")
 WEIGHTS = {"vae": "vae", "gan": "gan-generator", "ddpm": "ddpm-unet", "ddim": "ddpm-unet", "ldm": "ldm-unet"}
+MICRO_BATCH = 50  # samples per network call (see the module docstring); a multiple of it aligns a batch
 
 
 def default_device() -> torch.device:
@@ -45,14 +50,25 @@ def _minus1_1_to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 class _Bundled(Generator):
-    """Shared loading: manifest entry, network on ``device`` in eval mode."""
+    """Shared loading (manifest entry, network on ``device`` in eval mode) and sampling in aligned
+    micro-batches: subclasses implement ``_sample_block(seed, lo)``, samples lo … lo+m−1."""
 
     weights_name: str
 
-    def __init__(self, device: str | torch.device | None = None) -> None:
+    def __init__(self, device: str | torch.device | None = None, micro_batch: int = MICRO_BATCH) -> None:
         self.device = torch.device(device) if device is not None else default_device()
+        self.micro_batch = check_micro_batch(micro_batch)
         self.state, self.entry = load_bundled_weights(self.weights_name)
         self.config: dict[str, Any] = self.entry["config"]
+
+    @abc.abstractmethod
+    def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
+        """Samples lo … lo+m−1 (lo a multiple of m = ``micro_batch``) as uint8 (m, 3, H, W)."""
+
+    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
+        if n == 0:
+            return torch.empty((0, 3, 32, 32), dtype=torch.uint8)
+        return sample_aligned(lambda lo: self._sample_block(seed, lo), start, n, self.micro_batch)
 
     def _finish(self, net: torch.nn.Module) -> torch.nn.Module:
         net.load_state_dict(self.state)
@@ -60,7 +76,7 @@ class _Bundled(Generator):
         return net.to(self.device).eval().requires_grad_(False)
 
     def weights_meta(self) -> dict[str, Any]:
-        return {"weights": self.entry["file"], "weights_sha256": self.entry["sha256"]}
+        return {"weights": self.entry["file"], "weights_sha256": self.entry["sha256"], "micro_batch": self.micro_batch}
 
 
 class VAEGenerator(_Bundled):
@@ -68,16 +84,16 @@ class VAEGenerator(_Bundled):
 
     weights_name = WEIGHTS["vae"]
 
-    def __init__(self, device: str | torch.device | None = None) -> None:
-        super().__init__(device)
+    def __init__(self, device: str | torch.device | None = None, micro_batch: int = MICRO_BATCH) -> None:
+        super().__init__(device, micro_batch)
         self.net = self._finish(ConvVAE(self.config["latent_dim"], tuple(self.config["widths"])))
         self.meta = GeneratorMeta("vae", nfe=1, parameters=_n_params(self.net.decoder) + _n_params(self.net.from_latent),
                                   resolution=(32, 32), options=self.weights_meta())
 
     @torch.inference_mode()
-    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
-        z = standard_normal((n, self.net.latent_dim), row_generators(seed, start, n)).to(self.device)
-        return to_uint8(self.net.decode(z).clamp_(0, 1).cpu())
+    def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
+        z = standard_normal((self.micro_batch, self.net.latent_dim), row_generators(seed, lo, self.micro_batch))
+        return to_uint8(self.net.decode(z.to(self.device)).clamp_(0, 1).cpu())
 
 
 class GANGenerator(_Bundled):
@@ -86,16 +102,16 @@ class GANGenerator(_Bundled):
 
     weights_name = WEIGHTS["gan"]
 
-    def __init__(self, device: str | torch.device | None = None) -> None:
-        super().__init__(device)
+    def __init__(self, device: str | torch.device | None = None, micro_batch: int = MICRO_BATCH) -> None:
+        super().__init__(device, micro_batch)
         self.net = self._finish(GANNetwork(self.config["z_dim"], self.config["width"]))
         self.meta = GeneratorMeta("gan", nfe=1, parameters=_n_params(self.net), resolution=(32, 32),
                                   options=self.weights_meta())
 
     @torch.inference_mode()
-    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
-        z = standard_normal((n, self.net.z_dim), row_generators(seed, start, n)).to(self.device)
-        return _minus1_1_to_uint8(self.net(z))
+    def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
+        z = standard_normal((self.micro_batch, self.net.z_dim), row_generators(seed, lo, self.micro_batch))
+        return _minus1_1_to_uint8(self.net(z.to(self.device)))
 
 
 class DiffusionGenerator(_Bundled):
@@ -112,7 +128,8 @@ class DiffusionGenerator(_Bundled):
 
     def __init__(self, sampler: str = "ddim", steps: int = 50, eta: float = 0.0, spacing: str = "uniform",
                  sigma_hat: bool = False, variance: str = "beta", clip_x0: float | None = 1.0,
-                 device: str | torch.device | None = None, progress: bool = False) -> None:
+                 device: str | torch.device | None = None, progress: bool = False,
+                 micro_batch: int = MICRO_BATCH) -> None:
         if sampler not in ("ddpm", "ddim"):
             raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
         if spacing not in SPACINGS:
@@ -121,7 +138,7 @@ class DiffusionGenerator(_Bundled):
             raise ValueError(f"unknown variance {variance!r}; allowed: {', '.join(VARIANCES)}")
         if not 0 <= eta <= 1:
             raise ValueError(f"eta must lie in [0, 1], got {eta}")
-        super().__init__(device)
+        super().__init__(device, micro_batch)
         cfg = self.config
         self.schedule = linear_schedule(cfg["T"], cfg["beta_start"], cfg["beta_end"])
         if sampler == "ddim" and not 1 <= steps <= self.schedule.T:
@@ -144,8 +161,8 @@ class DiffusionGenerator(_Bundled):
     def _eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.net(x, t)
 
-    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
-        shape, gens = (n, 3, 32, 32), row_generators(seed, start, n)
+    def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
+        shape, gens = (self.micro_batch, 3, 32, 32), row_generators(seed, lo, self.micro_batch)
         common = {"clip_x0": self.clip_x0, "generator": gens, "device": self.device, "progress": self.progress}
         if self.sampler == "ddpm":
             x = ddpm_sample(self._eps, shape, self.schedule, variance=self.variance, **common)
@@ -156,9 +173,9 @@ class DiffusionGenerator(_Bundled):
 
 
 def get_bundled(name: str, **options: Any) -> Generator:
-    """A bundled generator by name: ``vae``, ``gan``, ``ddpm`` (options: variance, device), ``ddim``
-    (options: steps, eta, spacing, sigma_hat, device) or ``ldm`` (options: steps, eta, guidance,
-    sampler, captions, device; see ``genbench.generators.ldm``)."""
+    """A bundled generator by name: ``vae``, ``gan``, ``ddpm`` (options: variance), ``ddim``
+    (options: steps, eta, spacing, sigma_hat) or ``ldm`` (options: steps, eta, guidance, sampler,
+    captions; see ``genbench.generators.ldm``); every one also takes ``device`` and ``micro_batch``."""
     if name == "vae":
         return VAEGenerator(**options)
     if name == "gan":

@@ -7,8 +7,10 @@ z_0 = ``ddim_sample`` (or ``ddpm_sample``) of ε̃ over the (4, 8, 8) latents wi
 the same sampler functions as pixel diffusion; x = decode(z_0 / scale_factor) → uint8 32×32 RGB.
 
 Randomness and captions: sample i draws x_T and every z from its own generator seeded with
-(seed, i) (``row_generators``) and is conditioned on caption i alone, so it depends only on
-(seed, i, caption i). Caption i is ``captions[i mod len(captions)]`` when the generator was built
+(seed, i) (``row_generators``), is conditioned on caption i alone and is computed in micro-batch
+⌊i / m⌋ of exactly ``micro_batch`` = m samples (``genbench.microbatch``; rows of that micro-batch
+outside a request are padding, conditioned on their default captions), so it depends only on
+(seed, i, caption i), bit for bit. Caption i is ``captions[i mod len(captions)]`` when the generator was built
 with a ``captions`` list, else the held-out shapes32 *test* caption i (the captions the LDM was
 not trained on; train captions come from the train split). ``captions_for(start, n)`` returns the
 captions that samples start … start+n−1 use, for CLIP score and prompt accuracy;
@@ -36,7 +38,8 @@ from genbench.diffusion import DiffusionSchedule, ddim_sample, ddpm_sample, line
 from genbench.diffusion.guidance import cfg_eps_model, nfe_per_step
 from genbench.features.weights import WeightsError
 from genbench.generators.base import GeneratorMeta
-from genbench.generators.bundled import _Bundled, _minus1_1_to_uint8, _n_params
+from genbench.generators.bundled import MICRO_BATCH, _Bundled, _minus1_1_to_uint8, _n_params
+from genbench.microbatch import sample_aligned
 from genbench.nn.autoencoder import KLAutoencoder
 from genbench.nn.text_encoder import NULL_CAPTION, TextEncoder
 from genbench.nn.unet import UNet
@@ -110,7 +113,8 @@ class LDMGenerator(_Bundled):
     weights_name = LDM_WEIGHTS
 
     def __init__(self, steps: int = 50, eta: float = 0.0, guidance: float = 3.0, sampler: str = "ddim",
-                 captions: Sequence[str] | None = None, device: str | torch.device | None = None) -> None:
+                 captions: Sequence[str] | None = None, device: str | torch.device | None = None,
+                 micro_batch: int = MICRO_BATCH) -> None:
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         if not 0 <= eta <= 1:
@@ -121,7 +125,7 @@ class LDMGenerator(_Bundled):
             captions = [captions] if isinstance(captions, str) else list(captions)
             if not captions or not all(isinstance(c, str) for c in captions):
                 raise ValueError("captions must be a non-empty list of strings")
-        super().__init__(device)
+        super().__init__(device, micro_batch)
         cfg = self.config
         self.schedule = schedule_from_config(cfg)
         if sampler == "ddim" and not 1 <= steps <= self.schedule.T:
@@ -172,7 +176,21 @@ class LDMGenerator(_Bundled):
                 raise ValueError(f"{len(captions)} captions for {n} samples")
         if n == 0:
             return torch.empty((0, 3, 32, 32), dtype=torch.uint8)
-        x = sample_latent_diffusion(self.net, self.decoder, self.scale_factor, self.schedule, captions,
-                                    row_generators(seed, start, n), sampler=self.sampler, steps=self.steps,
+        m = self.micro_batch
+
+        def block(lo: int) -> torch.Tensor:  # requested rows take the given captions, padding rows their defaults
+            block_captions = self.captions_for(lo, m)
+            for i in range(max(lo, start), min(lo + m, start + n)):
+                block_captions[i - lo] = captions[i - start]
+            return self._sample_block(seed, lo, block_captions)
+
+        return sample_aligned(block, start, n, m)
+
+    def _sample_block(self, seed: int, lo: int, captions: Sequence[str] | None = None) -> torch.Tensor:
+        """Samples lo … lo+m−1 conditioned on ``captions`` (m of them; default ``captions_for(lo, m)``)."""
+        m = self.micro_batch
+        x = sample_latent_diffusion(self.net, self.decoder, self.scale_factor, self.schedule,
+                                    self.captions_for(lo, m) if captions is None else captions,
+                                    row_generators(seed, lo, m), sampler=self.sampler, steps=self.steps,
                                     eta=self.eta, guidance=self.guidance, device=self.device)
         return _minus1_1_to_uint8(x)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import zipfile
+import zlib
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from genbench.data.sources import folder_source
+from genbench.errors import GenbenchError
 from genbench.generators.base import Generator, GeneratorMeta
 from genbench.images import to_uint8, validate_images
 
@@ -39,6 +42,17 @@ class _StoredSamples(Generator):
         return to_uint8(self.images[start:start + n])
 
 
+# what np.load and NpzFile raise for a damaged zip: zipfile.BadZipFile (truncated: no central
+# directory; bad CRC), EOFError / OSError (short reads), ValueError (a bad .npy header inside, an
+# object array), zlib.error (corrupted compressed data)
+_UNREADABLE_NPZ = (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error)
+
+
+def _unreadable_npz(path: Path, exc: BaseException) -> GenbenchError:
+    detail = " ".join(str(exc).split()) or type(exc).__name__  # one line
+    return GenbenchError(f"cannot read samples file {path}: {detail} (expected an .npz written by np.savez)")
+
+
 class NpzSamples(_StoredSamples):
     """An .npz of uint8 samples: key ``key`` (default: the only array, or ``arr_0`` as in the
     ADM evaluator's files), NCHW or NHWC (C = 3, detected from the shape)."""
@@ -46,14 +60,28 @@ class NpzSamples(_StoredSamples):
     def __init__(self, path: str | Path, key: str | None = None) -> None:
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as f:
-                keys = list(f.files)
-                key = key or ("arr_0" if "arr_0" in keys else keys[0] if len(keys) == 1 else None)
-                if key not in keys:
-                    raise ValueError(f"{path} has arrays {keys}; say which holds the samples (key=...)")
+            with open(path, "rb") as fh:
+                magic = fh.read(6)
+        except OSError as exc:
+            raise _unreadable_npz(path, exc) from exc
+        if magic.startswith(b"\x93NUMPY"):  # np.load would return the bare array
+            raise GenbenchError(f"{path} is an .npy array, not an .npz archive; save the samples with np.savez")
+        if not magic.startswith(b"PK"):  # np.load would try to unpickle it (and suggest allow_pickle)
+            raise GenbenchError(f"cannot read samples file {path}: not an .npz archive (no zip header; "
+                                "expected a file written by np.savez)")
+        try:
+            f = np.load(path, allow_pickle=False)
+        except _UNREADABLE_NPZ as exc:
+            raise _unreadable_npz(path, exc) from exc
+        with f:
+            keys = list(f.files)
+            key = key or ("arr_0" if "arr_0" in keys else keys[0] if len(keys) == 1 else None)
+            if key not in keys:
+                raise GenbenchError(f"{path} has arrays {keys}; say which holds the samples (key=...)")
+            try:
                 arr = f[key]
-        except (OSError, EOFError) as exc:
-            raise ValueError(f"cannot read samples file {path}: {exc}") from exc
+            except _UNREADABLE_NPZ as exc:  # a damaged member: bad CRC, truncated data, bad header
+                raise _unreadable_npz(path, exc) from exc
         if arr.ndim == 4 and arr.shape[1] != 3 and arr.shape[-1] == 3:
             arr = arr.transpose(0, 3, 1, 2)
         super().__init__(torch.from_numpy(np.ascontiguousarray(arr)), f"npz:{path.name}")

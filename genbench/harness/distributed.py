@@ -10,7 +10,8 @@ Conventions:
   ``"cuda"`` (the default device of the bundled generators and extractors) lands on its own GPU.
   The same command runs on CPUs (gloo) and GPUs (nccl) without changes.
 - Sample indices are sharded in contiguous blocks in rank order (``shard_range``): concatenating
-  the ranks' rows in rank order gives sample order. Block sizes differ by at most 1.
+  the ranks' rows in rank order gives sample order. Shards are whole units (micro-batches, see
+  ``genbench.microbatch``) except where n cuts the last one; their unit counts differ by at most 1.
 - ``all_reduce_stats`` sums FeatureStats (n, Σx, Σxxᵀ in float64) over ranks; ``gather_rows``
   concatenates per-sample rows in sample order on every rank. Tensors travel on the backend's
   device (CUDA for nccl, CPU for gloo) and come back on the CPU.
@@ -136,18 +137,19 @@ def _all_gather_object(obj: Any) -> list[Any]:
 
 
 # -- sharding and collectives ----------------------------------------------------------------------
-def shard_range(n: int, rank: int, world: int) -> range:
-    """Sample indices of ``rank``'s shard of ``range(n)`` over ``world`` ranks: contiguous blocks in
-    rank order (the first ``n % world`` ranks get one more sample), so the shards partition
-    ``range(n)`` and concatenating them in rank order gives sample order. Empty when ``n < world``
-    leaves this rank nothing."""
+def shard_range(n: int, rank: int, world: int, unit: int = 1) -> range:
+    """Sample indices of ``rank``'s shard of ``range(n)`` over ``world`` ranks: contiguous blocks of
+    whole ``unit``s (the ⌈n / unit⌉ units, the last one cut at n, dealt in rank order, the first
+    ranks getting one more unit when they do not divide evenly), so the shards partition
+    ``range(n)``, every shard starts at a multiple of ``unit``, and concatenating them in rank order
+    gives sample order. Empty when there are fewer units than ranks."""
     if world < 1 or not 0 <= rank < world:
         raise ValueError(f"need 0 <= rank < world, got rank={rank}, world={world}")
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    base, extra = divmod(n, world)
-    start = rank * base + min(rank, extra)
-    return range(start, start + base + (rank < extra))
+    if n < 0 or unit < 1:
+        raise ValueError(f"need n >= 0 and unit >= 1, got n={n}, unit={unit}")
+    base, extra = divmod(-(-n // unit), world)
+    first = rank * base + min(rank, extra)
+    return range(min(n, first * unit), min(n, (first + base + (rank < extra)) * unit))
 
 
 def all_reduce_stats(stats: FeatureStats) -> FeatureStats:

@@ -3,12 +3,15 @@
 Every model in a preset is evaluated on the same number of samples ``n``, because FID and the
 k-NN metrics are biased by n: numbers taken at different n are not comparable (KID is
 unbiased, FID is not). The cost is set by the slowest model, DDPM with 1000 network
-evaluations per sample. Budgets (measured on the 2-core CPU development machine, see README):
+evaluations per sample. Budgets, on the slowest machine this project runs on (2-core AMD EPYC,
+AVX2 only; measured times in the README):
 
-- ``smoke``: a pipeline check in about 2 minutes on a 2-core CPU; the numbers are too noisy to compare.
-- ``default``: the README's first command, within 15 minutes on a 2-core CPU (6 min 24 s measured
-  with 2 threads on the quiet development machine, 8 min 57 s on one core with the other busy).
-- ``large`` / ``paper``: for GPUs (10,000 and 50,000 samples per model).
+- ``smoke``: a pipeline check within 2 minutes after the install; the numbers are too noisy to compare.
+- ``default``: the README's first command, within 10 minutes including the install.
+- ``large`` / ``paper``: for GPUs (10,000 and 50,000 samples per model, micro-batches of 500 and 1000).
+
+``micro_batch`` is part of each preset because it is part of what a sample is
+(``genbench.microbatch``): the same preset asks for the same computation wherever it runs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ class ModelSpec:
 @dataclass(frozen=True)
 class Preset:
     """``n`` samples per model (seed ``seed``), evaluation batch size, half-sampling resamples for the
-    95% intervals, and the models."""
+    95% intervals, the models, and ``micro_batch``: the samples per network call of every bundled
+    generator (``genbench.microbatch``; part of what a sample is, so fixed per preset)."""
 
     name: str
     n: int
@@ -37,6 +41,7 @@ class Preset:
     resamples: int
     models: tuple[ModelSpec, ...]
     seed: int = 0
+    micro_batch: int = 50
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,13 +66,13 @@ TRILEMMA_MODELS = (
 )
 
 PRESETS: dict[str, Preset] = {
-    "smoke": Preset("smoke", n=64, batch_size=64, resamples=20, models=TRILEMMA_MODELS,
-                    description="pipeline check, ~2 min on a 2-core CPU; numbers too noisy to compare"),
-    "default": Preset("default", n=500, batch_size=125, resamples=50, models=TRILEMMA_MODELS,
-                      description="the README's first command, ~15 min on a 2-core CPU"),
-    "large": Preset("large", n=10_000, batch_size=500, resamples=100, models=TRILEMMA_MODELS,
+    "smoke": Preset("smoke", n=32, batch_size=32, resamples=20, models=TRILEMMA_MODELS, micro_batch=32,
+                    description="pipeline check, under 2 min on a 2-core CPU; numbers too noisy to compare"),
+    "default": Preset("default", n=200, batch_size=50, resamples=50, models=TRILEMMA_MODELS,
+                      description="the README's first command, under 10 min with the install on a 2-core CPU"),
+    "large": Preset("large", n=10_000, batch_size=500, resamples=100, models=TRILEMMA_MODELS, micro_batch=500,
                     description="for a GPU: 10,000 samples per model"),
-    "paper": Preset("paper", n=50_000, batch_size=1000, resamples=100, models=TRILEMMA_MODELS,
+    "paper": Preset("paper", n=50_000, batch_size=1000, resamples=100, models=TRILEMMA_MODELS, micro_batch=1000,
                     description="for a GPU: 50,000 samples per model, matching the reference statistics"),
 }
 

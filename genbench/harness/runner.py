@@ -1,8 +1,9 @@
-"""Evaluate one generator: sample → validate → extractor (once per batch) → streaming metrics.
+"""Evaluate one generator: sample → validate → extractor (once per batch) → metrics.
 
-Memory stays bounded as n grows: FID comes from streamed ``FeatureStats``; the per-sample
-features (n × d float32), shape probabilities and predicted cells are kept on the CPU for KID,
-precision/recall/density/coverage, IS, mode coverage and the bootstrap intervals.
+Memory grows with n only by the per-sample outputs: features (n × d float32), shape
+probabilities and predicted cells are kept on the CPU (no images beyond the SSIM pairs) for FID
+(moments of the features in sample order, float64), KID, precision/recall/density/coverage, IS,
+mode coverage and the bootstrap intervals.
 
 Every metric is reported as ``{"value", "ci", "n", ...}``: ``ci`` is a 95% half-sampling interval
 over the generated samples (``bootstrap_ci(method="subsample")``; the reference is held fixed),
@@ -13,13 +14,17 @@ Caption-conditioned generators (those with ``captions_for(start, n)``, e.g. ``ld
 and ``prompt_shape`` / ``prompt_color``: the share of samples whose shapes-net shape / colour is
 the one their caption names (percentile-bootstrap intervals, as for ``pairwise_ssim``).
 
+Alignment (``genbench.microbatch``): generators and extractors compute fixed micro-batches aligned
+to global sample indices; the batch size is rounded up to a multiple of every micro-batch size
+involved (``batch_size_used`` in the provenance) and shards are whole micro-batches, so every
+per-sample output is bit-identical whatever the batch size or the number of processes.
+
 Distributed (``torchrun``, see ``genbench.harness.distributed``): rank r samples and extracts only
-its contiguous shard ``shard_range(n, r, world)`` of the sample indices; the FeatureStats are
-summed with ``all_reduce``, and the per-sample features, shape probabilities, predicted cells,
-confidence flags and SSIM images are gathered in sample order. Every rank then computes the
-metrics from the same inputs as a single process would (deterministic, so all ranks agree):
-the results equal single-process results, FID up to float64 summation order. Progress bars
-show on rank 0 only.
+its contiguous shard ``shard_range(n, r, world, unit)`` of the sample indices (whole
+micro-batches); the per-sample features, shape probabilities, predicted cells, confidence flags,
+prompt scores and SSIM images are gathered in sample order. Every rank then computes every metric,
+FID included, from the same inputs in the same order as a single process would, so the results
+equal single-process results exactly and all ranks agree. Progress bars show on rank 0 only.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genbench.data.shapes32 import caption_labels
+from genbench.errors import GenbenchError
 from genbench.features.base import FeatureExtractor
 from genbench.generators.base import Generator
 from genbench.harness import distributed
@@ -46,6 +52,7 @@ from genbench.metrics.modes import mode_coverage
 from genbench.metrics.prdc import PRDCReference
 from genbench.metrics.ssim import ssim
 from genbench.metrics.stats import FeatureStats
+from genbench.microbatch import aligned_unit, round_up
 from genbench.reference import load_reference
 from genbench.registry import get_extractor
 
@@ -101,29 +108,29 @@ class _Samples:
     prompted: dict[str, np.ndarray]
 
 
-def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalConfig, shard: range, stats: FeatureStats,
-                        progress: bool) -> dict[str, list[torch.Tensor]]:
-    """Sample indices ``shard`` in batches, run the extractor once per batch and stream the features
-    into ``stats``; return this shard's per-sample outputs as lists of per-batch tensors."""
+def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalConfig, shard: range,
+                        batch_size: int, progress: bool) -> dict[str, list[torch.Tensor]]:
+    """Sample indices ``shard`` in batches of ``batch_size`` (from ``shard.start``: both multiples of
+    every micro-batch size involved) and run the extractor once per batch; return this shard's
+    per-sample outputs as lists of per-batch tensors."""
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("features", "probs", "cells", "confident", "ssim",
                                                             *PROMPT_METRICS)}
     ssim_end = min(cfg.n, 2 * cfg.ssim_pairs)  # SSIM pairs come from samples [0, ssim_end)
     captions_for = getattr(generator, "captions_for", None)  # caption-conditioned generators (ldm)
     lo = shard.start
-    for batch in tqdm(generator.batches(len(shard), cfg.seed, cfg.batch_size, start=shard.start),
-                      total=-(-len(shard) // cfg.batch_size), desc=f"{generator.meta.name}: sample + extract",
+    for batch in tqdm(generator.batches(len(shard), cfg.seed, batch_size, start=shard.start),
+                      total=-(-len(shard) // batch_size), desc=f"{generator.meta.name}: sample + extract",
                       disable=not progress, unit="batch"):
         batch = validate_images(batch, name=generator.meta.name)
         pred = None
         if hasattr(ext, "extract_all"):
-            out, pred = ext.extract_all(batch)
+            out, pred = ext.extract_all(batch, lo)
             parts["cells"].append(pred["cell"])
             parts["confident"].append(pred["shape_conf"] >= cfg.confidence_threshold)
         else:
-            out = ext.extract(batch)
+            out = ext.extract(batch, lo)
         if captions_for is not None:
-            _score_prompts(parts, batch, captions_for(lo, len(batch)), pred, cfg.clip_model)
-        stats.update(out.features)
+            _score_prompts(parts, batch, captions_for(lo, len(batch)), lo, pred, cfg.clip_model)
         parts["features"].append(out.features)
         if out.probs is not None:
             parts["probs"].append(out.probs)
@@ -136,11 +143,12 @@ def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalCo
 PROMPT_METRICS = ("clip_score", "prompt_shape", "prompt_color")
 
 
-def _score_prompts(parts: dict[str, list[torch.Tensor]], batch: torch.Tensor, captions: list[str],
+def _score_prompts(parts: dict[str, list[torch.Tensor]], batch: torch.Tensor, captions: list[str], start: int,
                    pred: dict[str, torch.Tensor] | None, clip_model: str) -> None:
-    """Per sample: CLIP score of (image, its caption) with ``clip_model`` and, with shapes-net's
-    predictions, whether the predicted shape / colour is the one the caption asks for."""
-    parts["clip_score"].append(clip_score(batch, captions, model=clip_model).double())
+    """Per sample (``batch[0]`` is sample ``start``): CLIP score of (image, its caption) with
+    ``clip_model`` and, with shapes-net's predictions, whether the predicted shape / colour is the
+    one the caption asks for."""
+    parts["clip_score"].append(clip_score(batch, captions, model=clip_model, start=start).double())
     if pred is not None:
         wanted = caption_labels(captions)
         parts["prompt_shape"].append((pred["shape"] == wanted["shape"]).double())
@@ -168,20 +176,25 @@ def evaluate(generator: Generator, config: EvalConfig | None = None, progress: b
     the module docstring); ``provenance["world_size"]`` records the number of processes.
     """
     cfg = config or EvalConfig()
-    if cfg.n < 10:
-        raise ValueError(f"n must be >= 10 for the metrics to mean anything, got {cfg.n}")
+    if cfg.n < 20:  # half-samples of n/2 must still fill IS's 10 splits
+        raise GenbenchError(f"n must be >= 20 for the metrics and their intervals to mean anything, got {cfg.n}")
     progress = progress and distributed.is_main()
     ext = get_extractor(cfg.extractor)
     ref = load_reference(cfg.dataset, cfg.split, cfg.extractor, expect=ext.provenance())
-    stats = FeatureStats(ext.feature_dim, ext.provenance(), keep_rows=False)
-    shard = distributed.shard_range(cfg.n, distributed.rank(), distributed.world_size())
-    parts = _sample_and_extract(generator, ext, cfg, shard, stats, progress)
-    distributed.all_reduce_stats(stats)
+    unit = aligned_unit(getattr(generator, "micro_batch", None), ext.micro_batch)
+    batch_size = round_up(cfg.batch_size, unit)
+    shard = distributed.shard_range(cfg.n, distributed.rank(), distributed.world_size(), unit=unit)
+    parts = _sample_and_extract(generator, ext, cfg, shard, batch_size, progress)
     samples = _gather_samples(parts)
     fake, p, c, conf = samples.features, samples.probs, samples.cells, samples.confident
     frechet, prdc = FrechetReference.from_stats(ref.stats), PRDCReference.cached(ref.sample)
 
+    def domain_metrics(rows: np.ndarray) -> dict[str, float]:
+        modes = mode_coverage(c[rows], ref.cell_histogram)
+        return {"mode_coverage": modes["coverage"], "mode_kl": modes["kl"], "recognisable": conf[rows].mean()}
+
     def sample_metrics(rows: np.ndarray, kid_subsets: int) -> dict[str, float]:
+        """Every per-sample metric of the samples ``rows`` (one half-sampling resample)."""
         f = fake[rows]
         out = {"fid": frechet.distance(*_moments(f)),
                "kid": kid(ref.sample, f, kid_subsets, min(cfg.kid_subset_size, len(rows)), cfg.seed)[0],
@@ -189,20 +202,24 @@ def evaluate(generator: Generator, config: EvalConfig | None = None, progress: b
         if p is not None:
             out["is"] = inception_score(p[rows])[0]
         if c is not None:
-            modes = mode_coverage(c[rows], ref.cell_histogram)
-            out |= {"mode_coverage": modes["coverage"], "mode_kl": modes["kl"], "recognisable": conf[rows].mean()}
+            out |= domain_metrics(rows)
         return out
 
     everything = np.arange(len(fake))
-    full = sample_metrics(everything, cfg.kid_subsets)
-    full["fid"] = frechet.distance_to_stats(stats)  # the streamed statistics (identical up to rounding)
+    # the whole sample: each metric once (KID's mean and std from one run)
+    kid_mean, kid_std = kid(ref.sample, fake, cfg.kid_subsets, min(cfg.kid_subset_size, len(fake)), cfg.seed)
+    full = {"fid": frechet.distance(*_moments(fake)), "kid": kid_mean, **prdc.compute(fake)}
+    if p is not None:
+        is_mean, is_std = inception_score(p)
+        full["is"] = is_mean
+    if c is not None:
+        full |= domain_metrics(everything)
     intervals = bootstrap_many(lambda rows: sample_metrics(rows, 10), everything, resamples=cfg.resamples,
                                seed=cfg.seed, method="subsample", progress=progress)
     metrics = {k: _metric(v, intervals[k], len(fake), k) for k, v in full.items()}
-    metrics["kid"] |= {"std": kid(ref.sample, fake, cfg.kid_subsets, min(cfg.kid_subset_size, len(fake)),
-                                  cfg.seed)[1], "subsets": cfg.kid_subsets}
+    metrics["kid"] |= {"std": kid_std, "subsets": cfg.kid_subsets}
     if p is not None:
-        metrics["is"]["std"] = inception_score(p)[1]
+        metrics["is"]["std"] = is_std
     if c is not None:
         metrics["recognisable"]["threshold"] = cfg.confidence_threshold
     pairs = samples.ssim_images
@@ -218,7 +235,9 @@ def evaluate(generator: Generator, config: EvalConfig | None = None, progress: b
         metrics["clip_score"]["model"] = cfg.clip_model
     return {"metrics": metrics, "meta": generator.meta.to_dict(),
             "provenance": {"config": asdict(cfg), **ext.provenance(), "reference": ref.provenance,
-                           "world_size": distributed.world_size(), **versions()}}
+                           "world_size": distributed.world_size(), "batch_size_used": batch_size,
+                           "micro_batch": {"generator": getattr(generator, "micro_batch", None),
+                                           "extractor": ext.micro_batch}, **versions()}}
 
 
 def _moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

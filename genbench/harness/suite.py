@@ -51,7 +51,7 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
     results: dict[str, Any] = {"models": {}, "skipped": {}, "provenance": {}}
     for i, spec in enumerate(preset.models):
         try:
-            inner = get_bundled(spec.generator, device=device, **spec.options)
+            inner = get_bundled(spec.generator, device=device, **{"micro_batch": preset.micro_batch, **spec.options})
         except WeightsError as exc:  # e.g. a generator whose training has not landed: report it, run the rest
             log(f"[{i + 1}/{len(preset.models)}] {spec.label}: skipped ({exc})", file=sys.stderr)
             results["skipped"][spec.label] = str(exc)

@@ -38,6 +38,7 @@ class TimedGenerator(Generator):
 
     def __init__(self, inner: Generator, keep_first: int = 0) -> None:
         self.inner, self.meta = inner, inner.meta
+        self.micro_batch = inner.micro_batch
         self.device = torch.device(getattr(inner, "device", "cpu"))
         self.calls: list[tuple[int, float]] = []  # (batch size, seconds)
         self.keep_first, self._kept = keep_first, []

@@ -26,7 +26,7 @@ def _as_clip(model: str | ClipExtractor | tuple) -> ClipExtractor:
 
 
 def clip_score(images: object, captions: Sequence[str], model: str | ClipExtractor | tuple = "shapes-clip",
-               variant: str = "torchmetrics", batch_size: int = 64) -> torch.Tensor:
+               variant: str = "torchmetrics", start: int = 0) -> torch.Tensor:
     """Per-pair CLIP scores, shape (N,), float64, on the CPU: image i against ``captions[i]``.
 
     ``variant="torchmetrics"``: 100·max(cos, 0), on torchmetrics' 0–100 scale; ``"hessel"``:
@@ -37,7 +37,9 @@ def clip_score(images: object, captions: Sequence[str], model: str | ClipExtract
 
     ``model`` is a registered extractor name (e.g. ``"shapes-clip"``, ``"clip:ViT-B-32"``), a
     ``ClipExtractor``, or an ``(open_clip_model, preprocess, tokenizer)`` tuple (recorded as
-    ``"clip:custom"`` with no weights hash). The returned tensor carries a ``provenance``
+    ``"clip:custom"`` with no weights hash). ``start`` is the global index of ``images[0]`` (and
+    ``captions[0]``): the model runs on micro-batches aligned to it (``genbench.microbatch``), so a
+    pair's score does not depend on how the pairs were batched. The returned tensor carries a ``provenance``
     attribute, ``{"model", "weights_sha256", "variant", "preprocessing"}``, naming what produced
     the numbers (it lives on this tensor object only; arithmetic on it returns plain tensors).
     """
@@ -48,8 +50,7 @@ def clip_score(images: object, captions: Sequence[str], model: str | ClipExtract
     if len(captions) != n:
         raise ValueError(f"{n} images but {len(captions)} captions; clip_score pairs image i with caption i")
     clip = _as_clip(model)
-    image_emb = torch.cat([clip.features(images[i:i + batch_size]) for i in range(0, n, batch_size)])
-    text_emb = torch.cat([clip.encode_text(captions[i:i + batch_size]) for i in range(0, n, batch_size)])
+    image_emb, text_emb = clip.features(images, start), clip.encode_text(captions, start)
     cos = (F.normalize(image_emb.double(), dim=-1) * F.normalize(text_emb.double(), dim=-1)).sum(dim=-1)
     scores = _SCALES[variant] * cos.clamp(min=0.0)
     scores.provenance = {

@@ -51,10 +51,10 @@ def zero_shot_accuracy(image_emb: torch.Tensor, prompt_emb: torch.Tensor, labels
     return {name: (predicted[name] == labels[name]).double().mean().item() for name in CATEGORICAL_LABELS}
 
 
-def shapes32_zero_shot(clip: ClipExtractor, batch: Shapes32Batch, batch_size: int = 500) -> dict[str, float]:
+def shapes32_zero_shot(clip: ClipExtractor, batch: Shapes32Batch) -> dict[str, float]:
     """Zero-shot accuracy per factor of a CLIP extractor on a shapes32 batch, through the
-    extractor's own preprocessing and tokenizer, at its model's learned ``logit_scale``."""
-    images = batch.images
-    image_emb = torch.cat([clip.features(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
+    extractor's own preprocessing and tokenizer (in its micro-batches), at its model's learned
+    ``logit_scale``."""
+    image_emb = clip.features(batch.images)
     logit_scale = clip.model.logit_scale.exp().item()
     return zero_shot_accuracy(image_emb, clip.encode_text(prompts()), batch.labels, logit_scale)

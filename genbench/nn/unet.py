@@ -22,7 +22,7 @@ Linear (width 4·channels[0]).
 Cost of the default config on 32×32×3: 3.20 M parameters, 0.143 GFLOP per image per forward
 (``torch.utils.flop_counter.FlopCounterMode``: 2 FLOPs per multiply-add of convolutions, linear
 layers and attention matmuls; normalisations and activations not counted; the budget of 0.15 is
-pinned in ``tests/test_unet.py``), about 1.7 ms per image per forward at batch 256 on one CPU thread.
+pinned in ``tests/test_unet.py``); ``benchmarks/bench_unet.py`` times it per image on the machine at hand.
 
 Full-resolution refinement (``refine_channels`` = R > 0; the bundled pixel DDPM since its
 fine-tuning): out ← out + conv3×3(SiLU(conv3×3([x, out]) + Linear(time embedding))), R hidden

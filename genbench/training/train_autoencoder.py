@@ -30,10 +30,8 @@ values) of train[0:--n-scale] (≥ 10,000 for the bundle the issue asks for; noi
 manifest. The scale factor goes into the manifest config, where ``train_ldm`` and the ``ldm``
 generator read it.
 
-Cost: about 0.5 s per step at batch 64 on one CPU thread (120–130 images/s, measured with another
-training on the second core; 1.2 s or worse when four jobs shared the 2 cores), so the default
-4000 steps (5 epochs) take about 35 minutes, plus about a minute each for rendering the data and
-for bundling.
+Cost: the log's images/s column gives the speed of the machine at hand (the run behind the
+bundled weights is in ``reports/training/``).
 """
 
 from __future__ import annotations

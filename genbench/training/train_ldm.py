@@ -43,12 +43,8 @@ EMA samples for test captions 0 … monitor−1, DDIM-50, guidance ``--guidance`
 than 1 %), with the ε-MSE on test[0:--n-eval] latents (fixed t, noise, captions), and the grid
 ``final_samples.png`` with its prompts in ``final_samples_prompts.txt``.
 
-Cost: about 0.47 s per step at batch 128 on one CPU thread (265–290 images/s, measured with
-another training on the second core; 1.1 s when four jobs shared the 2 cores; about 0.51 s per
-step at batch 256 on two threads), so a first 8,000-step version took 3,798 s of training, plus
-about 1–2 minutes to render and encode the training set and about 1 minute per monitor (200 guided
-DDIM-50 samples). With ``--device cuda`` on a lent H100 that three other trainings shared, batch 256
-ran at about 4,200 images/s (16.5 steps/s) and the training set was encoded in 1 s.
+Cost: the log's images/s column gives the speed of the machine at hand (the runs behind the
+bundled weights, CPU and GPU, are in ``reports/training/``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from genbench import __version__
+from genbench.errors import GenbenchError
 from genbench.harness import distributed
 
 
@@ -64,6 +65,33 @@ def _cmd_stats(args: argparse.Namespace) -> int:
                                 batch_size=args.batch_size, progress=not args.quiet)
         for path in save_reference(ref, out_dir):
             print(path)
+    return 0
+
+
+def _cmd_fid(args: argparse.Namespace) -> int:
+    import json
+
+    from genbench.fid_sides import side_moments
+    from genbench.metrics.frechet import frechet_distance
+    from genbench.microbatch import round_up
+    from genbench.registry import get_extractor
+
+    options = {k: v for k in ("weights", "resize", "device") if (v := getattr(args, k)) is not None}
+    if args.any_weights:
+        options["expected_sha256"] = None
+    try:
+        ext = get_extractor(args.extractor, **options)
+    except TypeError:  # an option the extractor does not have
+        raise GenbenchError(f"extractor {args.extractor!r} does not take "
+                            f"{', '.join('--' + k.replace('_', '-') for k in options if k != 'device')}") from None
+    batch_size = round_up(args.batch_size, ext.micro_batch)
+    a, b = (side_moments(spec, ext, batch_size, progress=not args.quiet) for spec in (args.a, args.b))
+    value = frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+    if args.json:
+        print(json.dumps({"fid": value, "a": {**a.provenance, "n": a.n}, "b": {**b.provenance, "n": b.n},
+                          "extractor": ext.provenance()}, indent=2))
+    else:
+        print(f"{value:.6f}" if args.quiet else f"FID:  {value}")
     return 0
 
 
@@ -360,6 +388,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_sweep)
+    p = add_command("fid", help="the FID between two sides: folders, .npz samples, statistics files "
+                                "(genbench, pytorch-fid, clean-fid, ADM), a torchvision root or shapes32[:split]")
+    p.add_argument("a", help="first side")
+    p.add_argument("b", help="second side")
+    p.add_argument("--extractor", default="inception-v3-fid",
+                   help="feature space (default inception-v3-fid, as pytorch-fid; shapes-net for shapes32)")
+    p.add_argument("--weights", default=None, help="inception-v3-fid: a weights file in pytorch-fid's layout")
+    p.add_argument("--resize", default=None, choices=["tf", "bilinear"],
+                   help="inception-v3-fid: tf (torch-fidelity, the default) or bilinear (pytorch-fid)")
+    p.add_argument("--any-weights", action="store_true",
+                   help="inception-v3-fid: accept a weights file other than the canonical one (its sha256 is "
+                        "still recorded)")
+    p.add_argument("--batch-size", type=int, default=50, help="images per batch (rounded up to micro-batches)")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
+    p.add_argument("--json", action="store_true", help="print the record: value, both sides' provenance, extractor")
+    p.add_argument("--quiet", action="store_true", help="no progress bars; print the number alone")
+    p.set_defaults(func=_cmd_fid)
     p = add_command("compare", help="a leaderboard from results.json files; differences inside the intervals are ties")
     p.add_argument("results", nargs="+", help="results.json files (from run, eval or baseline)")
     p.add_argument("--metric", default="fid", help="rank by this metric (default fid)")

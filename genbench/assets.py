@@ -3,8 +3,8 @@
 Bundled weights are safetensors (no pickles), stored fp16 where that does not hurt, listed in
 ``reference_models/manifest.json`` with their sha256, parameter count, config and the command
 that trained them. ``load_bundled_weights`` refuses a file whose sha256 differs from the
-manifest. The folders sit at the repository root (the README installs genbench editable);
-``$GENBENCH_ASSETS`` points elsewhere if needed.
+manifest. Both folders live inside the ``genbench`` package (package data), so an editable and a
+plain ``pip install .`` find them alike; ``$GENBENCH_ASSETS`` names another root holding both.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from genbench.io import atomic_path, atomic_write_text
 
 
 def assets_root() -> Path:
-    return Path(os.environ.get("GENBENCH_ASSETS", Path(__file__).resolve().parent.parent))
+    return Path(os.environ.get("GENBENCH_ASSETS", Path(__file__).resolve().parent))
 
 
 def models_dir() -> Path:
@@ -60,7 +60,7 @@ def load_bundled_weights(name: str) -> tuple[dict[str, torch.Tensor], dict[str, 
     path = models_dir() / f"{name}.safetensors"
     if entry is None or not path.is_file():
         raise WeightsError(f"bundled model {name!r} not found ({path}, manifest {_manifest_path()}); "
-                           f"train it with: {entry['command'] if entry else 'its training command (see README)'}")
+                           f"train it with: {entry['command'] if entry else 'its training command in docs/guide.md'}")
     entry = {**entry, "sha256": verify_sha256(path, entry["sha256"])}
     try:
         state = load_file(str(path))

@@ -353,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_command = functools.partial(sub.add_parser, allow_abbrev=False)
     p = add_command("run", help="evaluate the bundled generators and write the trilemma report (the main job)")
-    p.add_argument("--preset", default="default", help="smoke | default | large | paper (see README)")
+    p.add_argument("--preset", default="default",
+                   help="smoke | default | large | paper (docs/guide.md lists their sizes)")
     p.add_argument("--models", default=None, help="comma-separated subset of the preset's models, e.g. vae,gan")
     p.add_argument("-n", "--num-samples", type=int, metavar="N", default=None,
                    help="samples per model (default: the preset's)")

@@ -49,23 +49,44 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     from genbench.data.sources import image_source
-    from genbench.reference import compute_reference, save_reference
-    from genbench.registry import get_extractor
+    from genbench.reference import compute_reference, save_reference, save_reference_file
 
     source = image_source(args.source, args.split)
     n = source.n if args.num_samples is None else args.num_samples
     if not 1 <= n <= source.n:
         raise ValueError(f"{source.name} has {source.n} images; --num-samples must be in [1, {source.n}], got {n}")
-    out_dir = None if args.out_dir is None else Path(args.out_dir)
-    if out_dir is None and source.name != "shapes32":
-        raise ValueError("--out-dir is required for sources other than shapes32 (the bundled folder holds shapes32)")
-    for name in args.extractor or ["shapes-net", "shapes-clip"]:
-        ext = get_extractor(name)
+    if args.output is not None:  # one file, one feature space
+        if args.out_dir is not None or len(args.extractor or []) > 1:
+            raise GenbenchError("-o writes one file for one feature space: give at most one --extractor, no --out-dir")
+        names = args.extractor or ["shapes-net"]
+    else:
+        if args.out_dir is None and source.name != "shapes32":
+            raise GenbenchError("give -o FILE (or --out-dir) for sources other than shapes32 "
+                                "(the bundled folder holds shapes32)")
+        names = args.extractor or ["shapes-net", "shapes-clip"]
+    for name in names:
+        ext = _extractor(name, args)
         ref = compute_reference(source.fetch, n, ext, source.name, args.split, sample_n=min(args.sample_n, n),
                                 batch_size=args.batch_size, progress=not args.quiet)
-        for path in save_reference(ref, out_dir):
+        paths = ([save_reference_file(ref, args.output)] if args.output is not None
+                 else save_reference(ref, None if args.out_dir is None else Path(args.out_dir)))
+        for path in paths:
             print(path)
     return 0
+
+
+def _extractor(name: str, args: argparse.Namespace):
+    """The extractor ``name`` with the weights options given on the command line (FID Inception, CLIP)."""
+    from genbench.registry import get_extractor
+
+    options = {k: v for k in ("weights", "resize", "device") if (v := getattr(args, k, None)) is not None}
+    if getattr(args, "any_weights", False):
+        options["expected_sha256"] = None
+    try:
+        return get_extractor(name, **options)
+    except TypeError:  # an option the extractor does not have
+        raise GenbenchError(f"extractor {name!r} does not take "
+                            f"{', '.join('--' + k.replace('_', '-') for k in options if k != 'device')}") from None
 
 
 def _cmd_fid(args: argparse.Namespace) -> int:
@@ -74,16 +95,8 @@ def _cmd_fid(args: argparse.Namespace) -> int:
     from genbench.fid_sides import side_moments
     from genbench.metrics.frechet import frechet_distance
     from genbench.microbatch import round_up
-    from genbench.registry import get_extractor
 
-    options = {k: v for k in ("weights", "resize", "device") if (v := getattr(args, k)) is not None}
-    if args.any_weights:
-        options["expected_sha256"] = None
-    try:
-        ext = get_extractor(args.extractor, **options)
-    except TypeError:  # an option the extractor does not have
-        raise GenbenchError(f"extractor {args.extractor!r} does not take "
-                            f"{', '.join('--' + k.replace('_', '-') for k in options if k != 'device')}") from None
+    ext = _extractor(args.extractor, args)
     batch_size = round_up(args.batch_size, ext.micro_batch)
     a, b = (side_moments(spec, ext, batch_size, progress=not args.quiet) for spec in (args.a, args.b))
     value = frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
@@ -333,6 +346,15 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
                         "part of what a sample is: another value may change the last bits of the samples")
 
 
+def _add_weights_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", default=None, help="inception-v3-fid: a weights file in pytorch-fid's layout")
+    p.add_argument("--resize", default=None, choices=["tf", "bilinear"],
+                   help="inception-v3-fid: tf (torch-fidelity, the default) or bilinear (pytorch-fid)")
+    p.add_argument("--any-weights", action="store_true",
+                   help="inception-v3-fid: accept a weights file other than the canonical one (its sha256 is "
+                        "still recorded)")
+
+
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="sizes from a preset (smoke | default | large | paper); "
                                                        "--num-samples, --batch-size, --resamples override it")
@@ -395,12 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", help="second side")
     p.add_argument("--extractor", default="inception-v3-fid",
                    help="feature space (default inception-v3-fid, as pytorch-fid; shapes-net for shapes32)")
-    p.add_argument("--weights", default=None, help="inception-v3-fid: a weights file in pytorch-fid's layout")
-    p.add_argument("--resize", default=None, choices=["tf", "bilinear"],
-                   help="inception-v3-fid: tf (torch-fidelity, the default) or bilinear (pytorch-fid)")
-    p.add_argument("--any-weights", action="store_true",
-                   help="inception-v3-fid: accept a weights file other than the canonical one (its sha256 is "
-                        "still recorded)")
+    _add_weights_options(p)
     p.add_argument("--batch-size", type=int, default=50, help="images per batch (rounded up to micro-batches)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
     p.add_argument("--json", action="store_true", help="print the record: value, both sides' provenance, extractor")
@@ -424,7 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feature extractor (repeatable; default: shapes-net and shapes-clip)")
     p.add_argument("--sample-n", type=int, default=10_000, help="feature rows kept for KID / PR (float16)")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--out-dir", default=None, help="default: the bundled reference_stats/")
+    p.add_argument("-o", "--output", default=None,
+                   help="one .npz for one extractor (mu and sigma as pytorch-fid reads them, n, a feature sample, "
+                        "provenance): a side for `genbench fid`")
+    p.add_argument("--out-dir", default=None, help="the file pair per extractor (default: the bundled reference_stats/)")
+    _add_weights_options(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_stats)
     p = add_command("disturb", help="the FID paper's disturbance experiment on shapes32")

@@ -99,6 +99,21 @@ def save_reference(ref: Reference, root: Path | None = None) -> tuple[Path, Path
     return stats_path, sample_path
 
 
+def save_reference_file(ref: Reference, path: str | Path) -> Path:
+    """Write ``ref`` as one ``.npz``, atomically: ``mu`` and ``sigma`` (float64, as pytorch-fid reads
+    them), ``n``, ``features`` (the float16 feature sample), ``cell_histogram`` when there is one,
+    and ``provenance`` (JSON: feature space, dataset, split, n, sample_n, genbench version)."""
+    path = Path(path)
+    record = {**ref.stats.provenance, "n": ref.stats.n, "sample_n": len(ref.sample), **_version(), **ref.extras}
+    arrays = {"mu": ref.stats.mean, "sigma": ref.stats.cov, "n": np.int64(ref.stats.n),
+              "features": ref.sample.astype(np.float16), "provenance": np.array(json.dumps(record, sort_keys=True))}
+    if ref.cell_histogram is not None:
+        arrays["cell_histogram"] = ref.cell_histogram
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+    return path
+
+
 def load_reference(dataset: str = "shapes32", split: str = "train", extractor: str = "shapes-net",
                    root: Path | None = None, expect: dict | None = None) -> Reference:
     """Load reference statistics; ``expect`` (an extractor's provenance) is checked against them."""

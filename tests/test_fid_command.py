@@ -133,3 +133,27 @@ def test_bad_sides_are_one_line_errors(tmp_path, capsys):
     assert "extractor='x'" in err and "extractor='shapes-net'" in err
     assert main(["fid", "shapes32:test", "shapes32:test", "--extractor", "shapes-net", "--resize", "tf"]) == 2
     assert "does not take --resize" in capsys.readouterr().err
+
+
+def test_stats_file_is_a_side_and_pytorch_fid_reads_it(tmp_path, capsys):
+    import pytorch_fid.fid_score
+
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    images = shapes32("test", 0, 30).images
+    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
+        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    out = tmp_path / "ref.npz"
+    assert main(["stats", str(folder), "-o", str(out), "--extractor", "shapes-net", "--quiet"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    with np.load(out, allow_pickle=False) as f:
+        assert f["features"].shape == (30, 128) and int(f["n"]) == 30
+        assert json.loads(str(f["provenance"]))["extractor"] == "shapes-net"
+    ext = get_extractor("shapes-net", device="cpu")
+    mu, sigma = pytorch_fid.fid_score.compute_statistics_of_path(str(out), None, 50, 128, "cpu", 0)  # reads mu/sigma
+    expected = FeatureStats.from_features(ext.features(images))
+    np.testing.assert_allclose(mu, expected.mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(sigma, expected.cov, rtol=0, atol=1e-12)
+    assert _genbench_fid(capsys, str(folder), str(out), "--extractor", "shapes-net") == pytest.approx(0, abs=1e-6)
+    assert main(["stats", str(folder), "-o", str(out), "--extractor", "shapes-net", "--extractor", "shapes-clip"]) == 2
+    assert "one feature space" in capsys.readouterr().err

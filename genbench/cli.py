@@ -84,9 +84,12 @@ def _extractor(name: str, args: argparse.Namespace):
         options["expected_sha256"] = None
     try:
         return get_extractor(name, **options)
-    except TypeError:  # an option the extractor does not have
-        raise GenbenchError(f"extractor {name!r} does not take "
-                            f"{', '.join('--' + k.replace('_', '-') for k in options if k != 'device')}") from None
+    except TypeError:  # an option the extractor does not have (else a bug: let it show)
+        flags = {"weights": "--weights", "resize": "--resize", "expected_sha256": "--any-weights"}
+        given = [flag for key, flag in flags.items() if key in options]
+        if not given:
+            raise
+        raise GenbenchError(f"extractor {name!r} does not take {', '.join(given)}") from None
 
 
 def _cmd_fid(args: argparse.Namespace) -> int:

@@ -13,6 +13,27 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session")
+def random_inception_state() -> dict:
+    """Random FID Inception weights in pytorch-fid's layout, scaled so that activations stay O(1)."""
+    from torch import nn
+
+    from genbench.features.inception import FIDInception3
+
+    torch.manual_seed(0)
+    net = FIDInception3()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.1)
+                m.running_mean.normal_(0.0, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    return net.state_dict()
+
+
 @pytest.fixture
 def random_bundled_assets(tmp_path, monkeypatch):
     """A GENBENCH_ASSETS root whose reference_models hold small randomly initialised vae,

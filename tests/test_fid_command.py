@@ -10,34 +10,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
 from genbench.cli import main
 from genbench.data.shapes32 import shapes32
-from genbench.features.inception import FIDInception3, InceptionV3FID
+from genbench.features.inception import InceptionV3FID
 from genbench.metrics.stats import FeatureStats
 from genbench.registry import get_extractor
 
 
 @pytest.fixture(scope="module")
-def inception_state() -> dict[str, torch.Tensor]:
-    """Random weights in pytorch-fid's layout, scaled so that activations stay O(1)."""
-    torch.manual_seed(0)
-    net = FIDInception3()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.1)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 2.0)
-    return net.state_dict()
-
-
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory, inception_state):
+def folders(tmp_path_factory, random_inception_state):
     """Two folders of 12 PNGs each (shapes32 test images, the second set noisier) and the weights file."""
     root = tmp_path_factory.mktemp("fid")
     rng = np.random.default_rng(0)
@@ -48,7 +30,7 @@ def folders(tmp_path_factory, inception_state):
         for i, img in enumerate(noisy):
             Image.fromarray(img).save(root / name / f"{i:03d}.png")
     weights = root / "pt_inception-random.pth"
-    torch.save(inception_state, weights)
+    torch.save(random_inception_state, weights)
     return root / "a", root / "b", weights
 
 
@@ -57,14 +39,15 @@ def _genbench_fid(capsys, *argv: str) -> float:
     return float(capsys.readouterr().out.strip())
 
 
-def test_fid_of_two_folders_agrees_with_pytorch_fid(folders, inception_state, monkeypatch, capsys):
+def test_fid_of_two_folders_agrees_with_pytorch_fid(folders, random_inception_state, monkeypatch, capsys):
     import pytorch_fid.fid_score
     import pytorch_fid.inception
 
     from genbench.fid_sides import side_moments
 
     a, b, weights = folders
-    monkeypatch.setattr(pytorch_fid.inception, "load_state_dict_from_url", lambda *args, **kwargs: inception_state)
+    monkeypatch.setattr(pytorch_fid.inception, "load_state_dict_from_url",
+                        lambda *args, **kwargs: random_inception_state)
     monkeypatch.setattr(InceptionV3FID, "micro_batch", 12)  # one side per call: no padding rows to pay for on a CPU
     model = pytorch_fid.inception.InceptionV3([3]).eval()
     ext = get_extractor("inception-v3-fid", weights=weights, resize="bilinear", device="cpu", expected_sha256=None)

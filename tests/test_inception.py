@@ -5,29 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors.torch import save_file
-from torch import nn
 
-from genbench.features.inception import WEIGHTS, FIDInception3, InceptionV3FID, resize_tf1_bilinear
+from genbench.features.inception import WEIGHTS, InceptionV3FID, resize_tf1_bilinear
 from genbench.features.weights import WeightsError
 from genbench.io import sha256_file
 from genbench.registry import get_extractor
 
 
 @pytest.fixture(scope="module")
-def state_dict() -> dict[str, torch.Tensor]:
-    """Random weights in pytorch-fid's layout, scaled so that activations stay O(1)."""
-    torch.manual_seed(0)
-    net = FIDInception3()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.1)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 2.0)
-    return net.state_dict()
+def state_dict(random_inception_state) -> dict[str, torch.Tensor]:
+    """Random weights in pytorch-fid's layout (``conftest.random_inception_state``)."""
+    return random_inception_state
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from genbench.data.sources import ImageSource, image_source
 from genbench.errors import GenbenchError
 from genbench.features.base import FeatureExtractor
 from genbench.metrics.stats import FeatureStats, check_same_space
@@ -93,8 +94,7 @@ def _stats_file(path: Path, keys: set[str], extractor: FeatureExtractor) -> Side
                                       "provenance": f"declared by the user: {extractor.name}"})
 
 
-def _image_source(spec: str):
-    from genbench.data.sources import image_source
+def _image_source(spec: str) -> ImageSource:
     from genbench.generators.sources import NpzSamples
 
     dataset, _, split = spec.partition(":")
@@ -105,21 +105,14 @@ def _image_source(spec: str):
     path = Path(spec)
     if path.suffix == ".npz" and path.is_file():
         samples = NpzSamples(path)
-        return _Fetch(samples.meta.name, len(samples.images), lambda start, k: samples.images[start:start + k])
+        return ImageSource(samples.meta.name, len(samples.images), lambda start, k: samples.images[start:start + k])
     if not path.exists():
         raise GenbenchError(f"{spec}: no such file or folder (a side is a folder, an .npz, a torchvision root "
                             "or shapes32[:split])")
     return image_source(spec)
 
 
-@dataclass
-class _Fetch:
-    name: str
-    n: int
-    fetch: object
-
-
-def _image_moments(source, extractor: FeatureExtractor, batch_size: int, progress: bool) -> SideMoments:
+def _image_moments(source: ImageSource, extractor: FeatureExtractor, batch_size: int, progress: bool) -> SideMoments:
     if source.n < 2:
         raise GenbenchError(f"{source.name} holds {source.n} image(s); FID needs at least 2 per side")
     stats = FeatureStats(extractor.feature_dim, extractor.provenance(), keep_rows=False)

@@ -89,14 +89,19 @@ def save_reference(ref: Reference, root: Path | None = None) -> tuple[Path, Path
     p = ref.provenance
     stats_path, sample_path = reference_paths(p["dataset"], p["split"], p["extractor"], root)
     ref.stats.save(stats_path)
-    arrays = {"features": ref.sample.astype(np.float16),
-              "provenance": np.array(json.dumps({**ref.stats.provenance, "n": p["n"], "sample_n": p["sample_n"],
-                                                 **_version(), **ref.extras}, sort_keys=True))}
+    with atomic_path(sample_path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, **_sample_arrays(ref))
+    return stats_path, sample_path
+
+
+def _sample_arrays(ref: Reference) -> dict[str, np.ndarray]:
+    """The feature sample (float16), the cell histogram when there is one, and the provenance JSON."""
+    p = ref.provenance
+    record = {**ref.stats.provenance, "n": p["n"], "sample_n": p["sample_n"], **_version(), **ref.extras}
+    arrays = {"features": ref.sample.astype(np.float16), "provenance": np.array(json.dumps(record, sort_keys=True))}
     if ref.cell_histogram is not None:
         arrays["cell_histogram"] = ref.cell_histogram
-    with atomic_path(sample_path, suffix=".npz") as tmp:
-        np.savez_compressed(tmp, **arrays)
-    return stats_path, sample_path
+    return arrays
 
 
 def save_reference_file(ref: Reference, path: str | Path) -> Path:
@@ -104,13 +109,8 @@ def save_reference_file(ref: Reference, path: str | Path) -> Path:
     them), ``n``, ``features`` (the float16 feature sample), ``cell_histogram`` when there is one,
     and ``provenance`` (JSON: feature space, dataset, split, n, sample_n, genbench version)."""
     path = Path(path)
-    record = {**ref.stats.provenance, "n": ref.stats.n, "sample_n": len(ref.sample), **_version(), **ref.extras}
-    arrays = {"mu": ref.stats.mean, "sigma": ref.stats.cov, "n": np.int64(ref.stats.n),
-              "features": ref.sample.astype(np.float16), "provenance": np.array(json.dumps(record, sort_keys=True))}
-    if ref.cell_histogram is not None:
-        arrays["cell_histogram"] = ref.cell_histogram
     with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
+        np.savez(tmp, mu=ref.stats.mean, sigma=ref.stats.cov, n=np.int64(ref.stats.n), **_sample_arrays(ref))
     return path
 
 

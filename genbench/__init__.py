@@ -19,14 +19,16 @@ from genbench.metrics.kid import kid  # noqa: E402
 from genbench.metrics.prdc import density_coverage, precision_recall  # noqa: E402
 from genbench.metrics.ssim import ssim  # noqa: E402
 from genbench.metrics.stats import FeatureStats, ProvenanceMismatch  # noqa: E402
-from genbench.reference import load_reference  # noqa: E402
+from genbench.harness.runner import EvalConfig, evaluate  # noqa: E402
+from genbench.metrics.registry import MetricFamily, MetricInfo, register_family  # noqa: E402
+from genbench.reference import Reference, load_reference  # noqa: E402
 from genbench.registry import available_extractors, get_extractor, register_extractor  # noqa: E402
 
 __all__ = [
-    "BootstrapResult", "Extracted", "FeatureExtractor", "FeatureStats", "FrechetReference", "Generator", "GeneratorMeta",
-    "ProvenanceMismatch",
-    "Shapes32Dataset", "__version__", "available_extractors", "bootstrap_ci", "bootstrap_many", "clip_score",
-    "density_coverage", "frechet_distance", "frechet_distance_stats", "get_extractor", "get_generator", "inception_score", "kid",
-    "load_reference", "precision_recall", "register_extractor", "shapes32", "ssim", "to_float01", "to_uint8",
-    "validate_images",
+    "__version__", "available_extractors", "bootstrap_ci", "bootstrap_many", "BootstrapResult", "clip_score",
+    "density_coverage", "EvalConfig", "evaluate", "Extracted", "FeatureExtractor", "FeatureStats",
+    "frechet_distance", "frechet_distance_stats", "FrechetReference", "Generator", "GeneratorMeta", "get_extractor",
+    "get_generator", "inception_score", "kid", "load_reference", "MetricFamily", "MetricInfo", "precision_recall",
+    "ProvenanceMismatch", "Reference", "register_extractor", "register_family", "shapes32", "Shapes32Dataset",
+    "ssim", "to_float01", "to_uint8", "validate_images"
 ]

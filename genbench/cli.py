@@ -49,16 +49,16 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     from genbench.data.sources import image_source
-    from genbench.reference import compute_reference, save_reference, save_reference_file
+    from genbench.reference import compute_reference, resolve_extractor, save_reference, save_reference_file
 
-    source = image_source(args.source, args.split)
+    source = image_source(args.source, args.split, resize_inputs=args.resize_inputs)
     n = source.n if args.num_samples is None else args.num_samples
     if not 1 <= n <= source.n:
         raise ValueError(f"{source.name} has {source.n} images; --num-samples must be in [1, {source.n}], got {n}")
     if args.output is not None:  # one file, one feature space
         if args.out_dir is not None or len(args.extractor or []) > 1:
             raise GenbenchError("-o writes one file for one feature space: give at most one --extractor, no --out-dir")
-        names = args.extractor or ["shapes-net"]
+        names = args.extractor or [resolve_extractor([args.source], None)]  # shapes-net for shapes32, else Inception
     else:
         if args.out_dir is None and source.name != "shapes32":
             raise GenbenchError("give -o FILE (or --out-dir) for sources other than shapes32 "
@@ -66,8 +66,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         names = args.extractor or ["shapes-net", "shapes-clip"]
     for name in names:
         ext = _extractor(name, args)
-        ref = compute_reference(source.fetch, n, ext, source.name, args.split, sample_n=min(args.sample_n, n),
-                                batch_size=args.batch_size, progress=not args.quiet)
+        ref = compute_reference(source, n, ext, source.name, args.split, sample_n=min(args.sample_n, n),
+                                batch_size=args.batch_size, progress=not args.quiet, workers=args.workers)
+        ref.provenance["input"] = source.provenance()
         paths = ([save_reference_file(ref, args.output)] if args.output is not None
                  else save_reference(ref, None if args.out_dir is None else Path(args.out_dir)))
         for path in paths:
@@ -95,20 +96,28 @@ def _extractor(name: str, args: argparse.Namespace):
 def _cmd_fid(args: argparse.Namespace) -> int:
     import json
 
-    from genbench.fid_sides import side_moments
     from genbench.metrics.frechet import frechet_distance
-    from genbench.microbatch import round_up
+    from genbench.reference import resolve_extractor
 
-    ext = _extractor(args.extractor, args)
-    batch_size = round_up(args.batch_size, ext.micro_batch)
-    a, b = (side_moments(spec, ext, batch_size, progress=not args.quiet) for spec in (args.a, args.b))
+    ext = _extractor(resolve_extractor([args.a, args.b], args.extractor), args)
+    a, b = (_load_ref(spec, ext, args, args.batch_size) for spec in (args.a, args.b))
     value = frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
     if args.json:
-        print(json.dumps({"fid": value, "a": {**a.provenance, "n": a.n}, "b": {**b.provenance, "n": b.n},
-                          "extractor": ext.provenance()}, indent=2))
+        print(json.dumps({"fid": value, "a": a.provenance, "b": b.provenance, "extractor": ext.provenance()},
+                         indent=2, default=str))
     else:
         print(f"{value:.6f}" if args.quiet else f"FID:  {value}")
     return 0
+
+
+def _load_ref(spec: str, ext, args: argparse.Namespace, batch_size: int = 500):
+    """The reference ``spec`` in ``ext``'s space, with the command line's reading options (under
+    torchrun, rank 0 computes an image reference first and the others read its cache)."""
+    from genbench.harness.runner import load_reference_once
+
+    return load_reference_once(spec, ext, declared=args.extractor is not None, batch_size=batch_size,
+                               progress=not args.quiet and distributed.is_main(), workers=args.workers,
+                               resize_inputs=args.resize_inputs, cache=not args.no_cache)
 
 
 def _cmd_disturb(args: argparse.Namespace) -> int:
@@ -130,14 +139,13 @@ def _cmd_disturb(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from genbench.harness.runner import evaluate
     from genbench.harness.throughput import TimedGenerator
     from genbench.reports.grids import save_grid, save_grid_prompts
     from genbench.reports.results import render, write_results
 
     gen = TimedGenerator(_generator(args), keep_first=64)
     # every rank evaluates its shard, then all metrics; sampling is timed inside the evaluation, apart from metric work
-    record = evaluate(gen, _eval_config(args), progress=not args.quiet)
+    record = _evaluate(gen, args, progress=not args.quiet)
     if not distributed.is_main():  # under torchrun, rank 0 alone prints and writes (its own shard's timing)
         return 0
     if gen.meta.nfe:  # stored samples have no sampling cost to time
@@ -181,8 +189,48 @@ def _eval_config(args: argparse.Namespace):
     n = preset.n if args.num_samples is None else args.num_samples
     return EvalConfig(n=n, seed=preset.seed if args.seed is None else args.seed,
                       batch_size=min(n, preset.batch_size if args.batch_size is None else args.batch_size),
-                      extractor=args.extractor, resamples=preset.resamples if args.resamples is None else args.resamples,
+                      extractor=args.extractor, reference=args.ref or "shapes32:train",
+                      metrics=_metric_list(args.metrics),
+                      resamples=preset.resamples if args.resamples is None else args.resamples,
                       kid_subset_size=min(1000, n))
+
+
+def _metric_list(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names:
+        raise GenbenchError("--metrics takes comma-separated names, e.g. --metrics fid,kid")
+    return names
+
+
+def _evaluate(gen, args: argparse.Namespace, progress: bool) -> dict:
+    """``evaluate`` with the command line's reference, extractor (weights options) and metrics;
+    skipped metrics are reported on stderr (rank 0)."""
+    from genbench.harness.runner import evaluate
+
+    cfg = _eval_config(args)
+    ref, ext = _reference_and_extractor(args)
+    record = evaluate(gen, ref, config=cfg, extractor=ext, progress=progress)
+    if distributed.is_main():
+        _warn_skipped(record["skipped"], explicit=cfg.metrics is not None)
+    return record
+
+
+def _reference_and_extractor(args: argparse.Namespace):
+    """(the --ref reference, the extractor with the weights options)."""
+    from genbench.reference import resolve_extractor
+
+    spec = args.ref or "shapes32:train"
+    ext = _extractor(resolve_extractor([spec], args.extractor), args)
+    return _load_ref(spec, ext, args), ext
+
+
+def _warn_skipped(skipped: dict[str, str], explicit: bool, label: str = "") -> None:
+    """One stderr line per metric family that did not run because of the reference (or that was asked for)."""
+    for family, reason in skipped.items():
+        if explicit or "reference" in reason:
+            print(f"genbench: warning: {label}{family} skipped: {reason}", file=sys.stderr)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -201,12 +249,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                      seed=preset.seed if args.seed is None else args.seed)
     name = args.name or f"{preset.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     out = Path(args.out) if args.out else Path("reports") / name
-    results = run_suite(preset, out, device=args.device, progress=not args.quiet,
+    ref, ext = _reference_and_extractor(args)
+    results = run_suite(preset, out, device=args.device, progress=not args.quiet, reference=ref, extractor=ext,
                         log=(lambda *a, **k: None) if args.quiet else print)
     if not distributed.is_main():
         return 0
     for label, reason in results["skipped"].items():
         print(f"genbench: warning: {label} skipped: {reason}", file=sys.stderr)
+    for label, record in results["models"].items():
+        _warn_skipped(record.get("skipped", {}), explicit=False, label=f"{label}: ")
     if args.format == "table":
         print(trilemma_text(results))
     elif args.format == "md":
@@ -225,7 +276,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     cfg = SweepConfig(steps=tuple(_int_list(args.steps or "10,20,50,100,1000", "--steps")),
                       etas=tuple(_float_list(args.eta or "0,0.2,0.5,1", "--eta")),
                       sigma_hat=not args.no_sigma_hat, spacing=args.spacing, n=args.num_samples or 500,
-                      seed=args.seed, batch_size=args.batch_size, resamples=args.resamples)
+                      seed=args.seed, batch_size=args.batch_size, resamples=args.resamples, **_sweep_reference(args))
     return _run_sweep_and_print(args, cfg, run_sweep, sweep_markdown, "![FID against time per image](sweep.png)")
 
 
@@ -239,16 +290,25 @@ def _cmd_sweep_guidance(args: argparse.Namespace) -> int:
         raise ValueError("sweep guidance takes one --steps value and one --eta value")
     cfg = GuidanceSweepConfig(scales=tuple(_float_list(args.scales, "--scales")), steps=steps[0], eta=etas[0],
                               n=args.num_samples or 1000, seed=args.seed, batch_size=args.batch_size,
-                              resamples=args.resamples, pairs=args.pairs)
+                              resamples=args.resamples, pairs=args.pairs, **_sweep_reference(args))
     return _run_sweep_and_print(args, cfg, run_guidance_sweep, guidance_markdown,
                                 "![FID and prompt accuracy against the guidance scale](guidance.png)")
+
+
+def _sweep_reference(args: argparse.Namespace) -> dict[str, str]:
+    from genbench.reference import resolve_extractor
+
+    spec = args.ref or "shapes32:train"
+    return {"reference": spec, "extractor": resolve_extractor([spec], args.extractor)}
 
 
 def _run_sweep_and_print(args: argparse.Namespace, cfg, run, markdown, image_line: str) -> int:
     """Run a sweep (``run(cfg, out_dir, device=…, progress=…, log=…)``) and, on rank 0, print its rows
     as json / csv or its ``markdown(df, cfg)`` report (without ``image_line`` for the terminal)."""
     out = Path(args.out) if args.out else None
-    df = run(cfg, out, device=args.device, progress=not args.quiet, log=(lambda *a, **k: None) if args.quiet else print)
+    ref, ext = _reference_and_extractor(args)
+    df = run(cfg, out, device=args.device, progress=not args.quiet, log=(lambda *a, **k: None) if args.quiet else print,
+             reference=ref, extractor=ext)
     if not distributed.is_main():
         return 0
     if args.format == "json":
@@ -301,15 +361,13 @@ def _float_list(text: str, flag: str) -> list[float]:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    from genbench.harness.runner import evaluate
-    from genbench.testing import record_baseline
+    from genbench.io import atomic_write_text
+    from genbench.testing import baseline_record
 
-    gen = _generator(args)
-    if not distributed.is_main():  # the same evaluation (its collectives), without writing the file
-        evaluate(gen, _eval_config(args), progress=False)
-        return 0
-    record_baseline(gen, args.output, _eval_config(args), progress=not args.quiet)
-    print(args.output)
+    record = _evaluate(_generator(args), args, progress=not args.quiet)
+    if distributed.is_main():  # under torchrun every rank evaluates (the collectives); rank 0 writes
+        atomic_write_text(args.output, baseline_record(record))
+        print(args.output)
     return 0
 
 
@@ -358,6 +416,36 @@ def _add_weights_options(p: argparse.ArgumentParser) -> None:
                         "still recorded)")
 
 
+def _add_reading_options(p: argparse.ArgumentParser, cache: bool = True) -> None:
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes decoding image files (default: CPU count − 1, at most 8, and 0 on machines "
+                        "of at most 2 cores; 0: in this process)")
+    p.add_argument("--resize-inputs", type=int, default=None, metavar="N",
+                   help="center-crop and resize folder images to N×N (PIL bicubic, as clean-fid) instead of "
+                        "refusing mixed sizes")
+    if cache:
+        p.add_argument("--no-cache", action="store_true",
+                       help="recompute the features of image references instead of reading "
+                            "$GENBENCH_HOME/references")
+
+
+def _add_reference_options(p: argparse.ArgumentParser, with_metrics: bool = True) -> None:
+    g = p.add_argument_group("reference and metrics")
+    g.add_argument("--ref", default=None, metavar="REF",
+                   help="what samples are compared with: a statistics .npz (genbench, pytorch-fid, clean-fid, ADM), "
+                        "a folder of images, an .npz of samples, a torchvision root or shapes32[:split] "
+                        "(default: the bundled shapes32 train statistics)")
+    g.add_argument("--extractor", default=None,
+                   help="feature space (default: the one the reference records; shapes-net for shapes32, "
+                        "inception-v3-fid for other images; required for foreign statistics)")
+    if with_metrics:
+        g.add_argument("--metrics", default=None, metavar="LIST",
+                       help="comma-separated metric families or result keys: fid,kid,is,pr,dc,ssim,clip,modes,prompt "
+                            "(default: all that the reference, extractor and generator support)")
+    _add_weights_options(g)
+    _add_reading_options(g)
+
+
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="sizes from a preset (smoke | default | large | paper); "
                                                        "--num-samples, --batch-size, --resamples override it")
@@ -365,8 +453,8 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="sampling seed (default 0)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--resamples", type=int, default=None, help="half-sampling resamples for the 95%% intervals")
-    p.add_argument("--extractor", default="shapes-net")
     p.add_argument("--quiet", action="store_true")
+    _add_reference_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -389,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
     p.add_argument("--quiet", action="store_true", help="no progress bars or log lines on stderr")
+    _add_reference_options(p, with_metrics=False)
     p.set_defaults(func=_cmd_run)
     p = add_command("sweep", help="DDIM steps against quality (DDIM Table 1), or the LDM guidance scale "
                                   "against quality and prompt following")
@@ -413,14 +502,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
     p.add_argument("--quiet", action="store_true")
+    _add_reference_options(p, with_metrics=False)
     p.set_defaults(func=_cmd_sweep)
     p = add_command("fid", help="the FID between two sides: folders, .npz samples, statistics files "
                                 "(genbench, pytorch-fid, clean-fid, ADM), a torchvision root or shapes32[:split]")
     p.add_argument("a", help="first side")
     p.add_argument("b", help="second side")
-    p.add_argument("--extractor", default="inception-v3-fid",
-                   help="feature space (default inception-v3-fid, as pytorch-fid; shapes-net for shapes32)")
+    p.add_argument("--extractor", default=None,
+                   help="feature space (default: the one a genbench statistics side records; shapes-net for "
+                        "shapes32; else inception-v3-fid, as pytorch-fid; required for foreign statistics)")
     _add_weights_options(p)
+    _add_reading_options(p)
     p.add_argument("--batch-size", type=int, default=50, help="images per batch (rounded up to micro-batches)")
     p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
     p.add_argument("--json", action="store_true", help="print the record: value, both sides' provenance, extractor")
@@ -441,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--num-samples", type=int, metavar="N", default=None,
                    help="images (default: the split's nominal size)")
     p.add_argument("--extractor", action="append", default=None,
-                   help="feature extractor (repeatable; default: shapes-net and shapes-clip)")
+                   help="feature extractor (repeatable with --out-dir; default: with -o, shapes-net for shapes32 "
+                        "and inception-v3-fid for other images; with --out-dir, shapes-net and shapes-clip)")
     p.add_argument("--sample-n", type=int, default=10_000, help="feature rows kept for KID / PR (float16)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("-o", "--output", default=None,
@@ -449,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "provenance): a side for `genbench fid`")
     p.add_argument("--out-dir", default=None, help="the file pair per extractor (default: the bundled reference_stats/)")
     _add_weights_options(p)
+    _add_reading_options(p, cache=False)
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_stats)
     p = add_command("disturb", help="the FID paper's disturbance experiment on shapes32")

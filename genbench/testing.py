@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -22,14 +23,22 @@ from genbench.reports.compare import compare_metrics
 
 
 def record_baseline(generator: Generator | str, path: str | Path, config: EvalConfig | None = None,
-                    progress: bool = False) -> dict:
-    """Evaluate ``generator`` and write its results (with the settings used) to ``path``."""
+                    progress: bool = False, **evaluate_options: Any) -> dict:
+    """Evaluate ``generator`` (``evaluate_options``: ``reference``, ``extractor``, ``metrics`` as
+    ``evaluate`` takes them) and write its results, with the settings used, to ``path``."""
     gen = load_generator(generator) if isinstance(generator, str) else generator
-    record = evaluate(gen, config or EvalConfig(), progress=progress)
-    results = {"models": {gen.meta.name: {k: v for k, v in record.items() if k != "provenance"}},
+    record = evaluate(gen, config=config or EvalConfig(), progress=progress, **evaluate_options)
+    text = baseline_record(record)
+    atomic_write_text(path, text)
+    return json.loads(text)
+
+
+def baseline_record(record: dict) -> str:
+    """The baseline file's text for one ``evaluate`` record: its metrics under the model's name,
+    and the provenance (the config a check re-runs)."""
+    results = {"models": {record["meta"]["name"]: {k: v for k, v in record.items() if k != "provenance"}},
                "provenance": record["provenance"]}
-    atomic_write_text(path, json.dumps(results, indent=2, sort_keys=True) + "\n")
-    return results
+    return json.dumps(results, indent=2, sort_keys=True) + "\n"
 
 
 def check_against_baseline(generator: Generator | str, path: str | Path, tolerances: dict[str, float] | None = None,
@@ -39,7 +48,7 @@ def check_against_baseline(generator: Generator | str, path: str | Path, toleran
     old, recorded = _read_baseline(Path(path))
     config = EvalConfig(**{f.name: recorded[f.name] for f in fields(EvalConfig) if f.name in recorded})
     gen = load_generator(generator) if isinstance(generator, str) else generator
-    new = evaluate(gen, config, progress=progress)["metrics"]
+    new = evaluate(gen, config=config, progress=progress)["metrics"]
     table = compare_metrics(old, new, tolerances)
     return table, not (table["verdict"] == "worse").any()
 

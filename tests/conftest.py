@@ -1,7 +1,23 @@
 """Shared fixtures."""
 
+import os
+
 import pytest
 import torch
+
+
+@pytest.fixture(scope="session", autouse=True)
+def genbench_home(tmp_path_factory):
+    """A GENBENCH_HOME of the test session (cached references, weights), inherited by subprocesses:
+    tests never read or write the user's ~/.cache/genbench."""
+    previous = os.environ.get("GENBENCH_HOME")
+    home = tmp_path_factory.mktemp("genbench_home")
+    os.environ["GENBENCH_HOME"] = str(home)
+    yield home
+    if previous is None:
+        os.environ.pop("GENBENCH_HOME", None)
+    else:
+        os.environ["GENBENCH_HOME"] = previous
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def test_fid_of_two_folders_agrees_with_pytorch_fid(folders, random_inception_st
     import pytorch_fid.fid_score
     import pytorch_fid.inception
 
-    from genbench.fid_sides import side_moments
+    from genbench.reference import Reference
 
     a, b, weights = folders
     monkeypatch.setattr(pytorch_fid.inception, "load_state_dict_from_url",
@@ -55,13 +55,14 @@ def test_fid_of_two_folders_agrees_with_pytorch_fid(folders, random_inception_st
     for side in (a, b):  # the same moments from the same files: decoding, resize, network, float64 moments
         mu, sigma = pytorch_fid.fid_score.compute_statistics_of_path(str(side), model, 10, 2048, "cpu", 0)
         np.savez(side.parent / f"{side.name}_stats.npz", mu=mu, sigma=sigma)  # what pytorch-fid --save-stats writes
-        ours = side_moments(str(side), ext)
+        ours = Reference.load(str(side), ext, batch_size=12, progress=False, cache=False)
         np.testing.assert_allclose(ours.mu, mu, rtol=0, atol=1e-5)
         np.testing.assert_allclose(ours.sigma, sigma, rtol=0, atol=1e-5)
         reference[side.name] = (mu, sigma)
     expected = pytorch_fid.fid_score.calculate_frechet_distance(*reference["a"], *reference["b"])
     assert expected > 1.0  # not vacuous: the two folders differ
-    options = ("--weights", str(weights), "--any-weights", "--resize", "bilinear", "--device", "cpu")
+    options = ("--extractor", "inception-v3-fid", "--weights", str(weights), "--any-weights", "--resize", "bilinear",
+               "--device", "cpu")
     from_stats = _genbench_fid(capsys, str(a.parent / "a_stats.npz"), str(a.parent / "b_stats.npz"), *options)
     from_folder = _genbench_fid(capsys, str(a), str(a.parent / "b_stats.npz"), *options)
     # 12 images per side: rank-deficient covariances, where scipy's sqrtm (pytorch-fid) warns that its

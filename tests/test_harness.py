@@ -72,7 +72,7 @@ def test_callable_spec_and_bad_specs(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def clean_results():
-    return evaluate(CallableGenerator(clean_test_images, "clean"), EvalConfig(n=N, batch_size=100, resamples=5),
+    return evaluate(CallableGenerator(clean_test_images, "clean"), config=EvalConfig(n=N, batch_size=100, resamples=5),
                     progress=False)
 
 
@@ -88,14 +88,14 @@ def test_metrics_have_values_intervals_and_provenance(clean_results):
 
 
 def test_batch_size_does_not_change_metrics(clean_results):
-    other = evaluate(CallableGenerator(clean_test_images, "clean"), EvalConfig(n=N, batch_size=64, resamples=5),
+    other = evaluate(CallableGenerator(clean_test_images, "clean"), config=EvalConfig(n=N, batch_size=64, resamples=5),
                      progress=False)
     for key, m in clean_results["metrics"].items():
         assert other["metrics"][key]["value"] == pytest.approx(m["value"], rel=1e-9, abs=1e-12), key
 
 
 def test_degraded_samples_score_worse_beyond_the_intervals(clean_results):
-    noisy = evaluate(CallableGenerator(noisy_test_split, "noisy"), EvalConfig(n=N, batch_size=100, resamples=5),
+    noisy = evaluate(CallableGenerator(noisy_test_split, "noisy"), config=EvalConfig(n=N, batch_size=100, resamples=5),
                      progress=False)["metrics"]
     clean = clean_results["metrics"]
     assert noisy["fid"]["ci"][0] > clean["fid"]["ci"][1]
@@ -121,9 +121,9 @@ def test_caption_conditioned_generators_get_prompt_metrics():
     gen = CallableGenerator(lambda seed, start, n: shapes32("test", start, n).images, "captioned")
     cfg = EvalConfig(n=60, batch_size=25, resamples=5, kid_subset_size=60)
     gen.captions_for = lambda start, n: shapes32("test", start, n).captions
-    matched = evaluate(gen, cfg, progress=False)["metrics"]
+    matched = evaluate(gen, config=cfg, progress=False)["metrics"]
     gen.captions_for = lambda start, n: shapes32("test", start + 1, n).captions
-    shifted = evaluate(gen, cfg, progress=False)["metrics"]
+    shifted = evaluate(gen, config=cfg, progress=False)["metrics"]
     assert matched["prompt_shape"]["value"] == 1.0 and matched["prompt_color"]["value"] == 1.0
     assert shifted["prompt_shape"]["value"] < 0.4 and shifted["prompt_color"]["value"] < 0.4
     assert matched["clip_score"]["value"] > shifted["clip_score"]["value"] + 30

@@ -124,7 +124,7 @@ def test_features_and_predictions_are_bit_identical_across_unaligned_splits():
 
 def test_evaluation_does_not_depend_on_the_batch_size(random_bundled_assets):
     gen = gb.get_generator("ldm", steps=1, device="cpu")
-    records = [evaluate(gen, EvalConfig(n=N, seed=2, batch_size=b, resamples=4, kid_subsets=10), progress=False)
+    records = [evaluate(gen, config=EvalConfig(n=N, seed=2, batch_size=b, resamples=4, kid_subsets=10), progress=False)
                for b in (7, 64, 1000)]  # n = 70: the last batch is partial in each
     assert [r["provenance"]["batch_size_used"] for r in records] == [50, 100, 1000]
     first = records[0]["metrics"]

@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,10 +55,12 @@ class GuidanceSweepConfig:
     resamples: int = 20
     pairs: int = 100
     extractor: str = "shapes-net"
+    reference: str = "shapes32:train"  # a Reference.load spec
 
 
 def run_guidance_sweep(cfg: GuidanceSweepConfig, out_dir: str | Path | None = None, device: str | None = None,
-                       progress: bool = True, log=print) -> pd.DataFrame:
+                       progress: bool = True, log=print, reference: Any = None,
+                       extractor: Any = None) -> pd.DataFrame:
     """One row per scale: every metric with its interval (``<metric>_ci_low/high``), same_prompt_ssim,
     nfe, ms_per_image, images_per_s. Writes guidance.json / .csv / .md / .png into ``out_dir``."""
     from genbench.generators.ldm import LDMGenerator
@@ -67,13 +70,14 @@ def run_guidance_sweep(cfg: GuidanceSweepConfig, out_dir: str | Path | None = No
     if not 0 <= cfg.pairs <= cfg.n:
         raise ValueError(f"pairs must lie in [0, n = {cfg.n}], got {cfg.pairs}")
     eval_cfg = EvalConfig(n=cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, extractor=cfg.extractor,
+                          reference=cfg.reference,
                           resamples=cfg.resamples, kid_subset_size=min(1000, cfg.n))
     rows, started, record = [], time.time(), None
     for i, s in enumerate(cfg.scales):
         log(f"[{i + 1}/{len(cfg.scales)}] guidance s = {s:g}: {cfg.n} samples", file=sys.stderr)
         inner = LDMGenerator(steps=cfg.steps, eta=cfg.eta, guidance=s, device=device)
         gen = TimedGenerator(inner, keep_first=cfg.pairs)
-        record = evaluate(gen, eval_cfg, progress=progress)
+        record = evaluate(gen, reference, config=eval_cfg, extractor=extractor, progress=progress)
         tp = gen.throughput()
         row = {"guidance": s, "nfe": gen.meta.nfe, "ms_per_image": tp["ms_per_image"],
                "images_per_s": tp["images_per_s"]}
@@ -119,8 +123,8 @@ def guidance_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def guidance_markdown(df: pd.DataFrame, cfg: GuidanceSweepConfig) -> str:
     return (f"Classifier-free guidance sweep of `ldm` (DDIM {cfg.steps} steps, η = {cfg.eta:g}; {cfg.n} held-out "
-            f"test captions, one sample each, seed {cfg.seed}; {cfg.extractor} features against the train "
-            f"statistics; prompt accuracy by shapes-net; CLIP score by shapes-clip; same-prompt SSIM over "
+            f"test captions, one sample each, seed {cfg.seed}; {cfg.extractor} features against {cfg.reference} "
+            f"; prompt accuracy by shapes-net; CLIP score by shapes-clip; same-prompt SSIM over "
             f"{cfg.pairs} captions drawn with seeds {cfg.seed} and {cfg.seed + 1}, higher = less diverse; "
             f"95% intervals in guidance.csv)\n\n" + markdown_table(guidance_table(df), ".3f")
             + "\n\n![FID and prompt accuracy against the guidance scale](guidance.png)\n")

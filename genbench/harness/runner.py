@@ -1,18 +1,19 @@
-"""Evaluate one generator: sample → validate → extractor (once per batch) → metrics.
+"""Evaluate one generator against one reference: sample → validate → extractor (once per batch) →
+the metric families chosen from ``genbench.metrics.registry``.
 
-Memory grows with n only by the per-sample outputs: features (n × d float32), shape
-probabilities and predicted cells are kept on the CPU (no images beyond the SSIM pairs) for FID
-(moments of the features in sample order, float64), KID, precision/recall/density/coverage, IS,
-mode coverage and the bootstrap intervals.
+The runner knows no metric and no domain: each family says what it needs (reference moments or
+rows, class probabilities or predictions, captions), what it collects per batch, and how it is
+computed. Families whose needs are not met are skipped, and the record says why (``skipped``).
 
-Every metric is reported as ``{"value", "ci", "n", ...}``: ``ci`` is a 95% half-sampling interval
-over the generated samples (``bootstrap_ci(method="subsample")``; the reference is held fixed),
-with ``resamples`` and seed recorded. KID's value is the mean over ``kid_subsets`` subsets, its ``std`` their std.
+Memory grows with n only by the per-sample outputs (features n × d float32, class probabilities,
+the families' columns), kept on the CPU; no images are kept beyond what a family collects (the
+SSIM pairs).
 
-Caption-conditioned generators (those with ``captions_for(start, n)``, e.g. ``ldm``) also get
-``clip_score`` (mean per-pair CLIP score with ``EvalConfig.clip_model``, shapes-clip by default)
-and ``prompt_shape`` / ``prompt_color``: the share of samples whose shapes-net shape / colour is
-the one their caption names (percentile-bootstrap intervals, as for ``pairwise_ssim``).
+Every metric is reported as ``{"value", "ci", "n", ...}``. Statistics of the sample (FID, KID,
+IS, precision/recall, density/coverage, mode coverage) get a 95% half-sampling interval over the
+generated samples (``bootstrap_many(method="subsample")``; the reference is held fixed); means of
+per-item values (pairwise SSIM, CLIP score, prompt accuracy) a percentile bootstrap. Resamples
+and seed are recorded.
 
 Alignment (``genbench.microbatch``): generators and extractors compute fixed micro-batches aligned
 to global sample indices; the batch size is rounded up to a multiple of every micro-batch size
@@ -21,52 +22,51 @@ per-sample output is bit-identical whatever the batch size or the number of proc
 
 Distributed (``torchrun``, see ``genbench.harness.distributed``): rank r samples and extracts only
 its contiguous shard ``shard_range(n, r, world, unit)`` of the sample indices (whole
-micro-batches); the per-sample features, shape probabilities, predicted cells, confidence flags,
-prompt scores and SSIM images are gathered in sample order. Every rank then computes every metric,
-FID included, from the same inputs in the same order as a single process would, so the results
-equal single-process results exactly and all ranks agree. Progress bars show on rank 0 only.
+micro-batches); the per-sample outputs are gathered in sample order. Every rank then computes
+every metric from the same inputs in the same order as a single process would, so the results
+equal single-process results exactly and all ranks agree. A reference computed from images is
+computed (and cached) by rank 0 first. Progress bars show on rank 0 only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from genbench.data.shapes32 import caption_labels
 from genbench.errors import GenbenchError
 from genbench.features.base import FeatureExtractor
 from genbench.generators.base import Generator
 from genbench.harness import distributed
 from genbench.images import validate_images
 from genbench.metrics.bootstrap import bootstrap_ci, bootstrap_many
-from genbench.metrics.clip_score import clip_score
-from genbench.metrics.frechet import FrechetReference
-from genbench.metrics.inception_score import inception_score
-from genbench.metrics.kid import kid
-from genbench.metrics.modes import mode_coverage
-from genbench.metrics.prdc import PRDCReference
-from genbench.metrics.ssim import ssim
-from genbench.metrics.stats import FeatureStats
+from genbench.metrics.stats import check_same_space
+from genbench.metrics.registry import Availability, BatchView, EvalContext, MetricFamily, metric_info, select_families
 from genbench.microbatch import aligned_unit, round_up
-from genbench.reference import load_reference
+from genbench.reference import Reference, load_reference_spec, resolve_extractor
 from genbench.registry import get_extractor
 
 
 @dataclass
 class EvalConfig:
-    """How an evaluation is run; recorded with its results."""
+    """How an evaluation is run; recorded with its results. ``reference``: a ``Reference.load``
+    spec (default: the bundled shapes32 train statistics); ``extractor``: None takes the one the
+    reference records (shapes-net for shapes32); ``metrics``: family names (None: every one the
+    extractor, reference and generator support)."""
 
     n: int = 2000
     seed: int = 0
     batch_size: int = 250
-    extractor: str = "shapes-net"
-    dataset: str = "shapes32"
-    split: str = "train"
+    extractor: str | None = None
+    reference: str = "shapes32:train"
+    metrics: tuple[str, ...] | None = None
     resamples: int = 100
     kid_subsets: int = 100
     kid_subset_size: int = 1000
@@ -75,174 +75,169 @@ class EvalConfig:
     clip_model: str = "shapes-clip"
 
 
-# Ranges the metrics cannot leave. Half-sampling intervals are placed around the estimate and can
-# cross them (e.g. mode coverage 0.96 with an upper end of 1.005), so interval ends are clipped.
-METRIC_RANGES = {"fid": (0.0, math.inf), "is": (1.0, math.inf), "precision": (0.0, 1.0), "recall": (0.0, 1.0),
-                 "density": (0.0, math.inf), "coverage": (0.0, 1.0), "mode_coverage": (0.0, 1.0),
-                 "mode_kl": (0.0, math.inf), "recognisable": (0.0, 1.0), "prompt_shape": (0.0, 1.0),
-                 "prompt_color": (0.0, 1.0), "clip_score": (0.0, 100.0), "pairwise_ssim": (-1.0, 1.0)}
-
-
 def _metric(value: float, res=None, n: int = 0, name: str | None = None, **extra) -> dict:
     out = {"value": float(value), "n": n, **extra}
     if res is not None:
-        lo, hi = METRIC_RANGES.get(name, (-math.inf, math.inf))
+        info = metric_info(name)
+        # half-sampling intervals are placed around the estimate and can cross the metric's range
+        lo, hi = info.range if info is not None else (-math.inf, math.inf)
         out |= {"ci": [min(max(res.ci[0], lo), hi), min(max(res.ci[1], lo), hi)], "confidence": res.confidence,
                 "resamples": res.resamples, "ci_method": res.method, "ci_seed": res.seed}
     return out
 
 
-@dataclass
-class _Samples:
-    """Per-sample outputs in sample order: ``features`` (n, d) float32, shape ``probs`` (n, k),
-    predicted ``cells`` (n,) and ``confident`` flags (n,) float64 (None without a classifier), and
-    ``ssim_images``, the first min(n, 2·ssim_pairs) images (uint8 NCHW); for caption-conditioned
-    generators ``prompted`` holds per-sample "clip_score" and 0/1 "prompt_shape" / "prompt_color"
-    agreement (float64), else it is empty."""
-
-    features: np.ndarray
-    probs: np.ndarray | None
-    cells: np.ndarray | None
-    confident: np.ndarray | None
-    ssim_images: torch.Tensor
-    prompted: dict[str, np.ndarray]
-
-
-def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalConfig, shard: range,
-                        batch_size: int, progress: bool) -> dict[str, list[torch.Tensor]]:
+def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalConfig, chosen: list[MetricFamily],
+                        shard: range, batch_size: int, progress: bool) -> dict[str, list[torch.Tensor]]:
     """Sample indices ``shard`` in batches of ``batch_size`` (from ``shard.start``: both multiples of
-    every micro-batch size involved) and run the extractor once per batch; return this shard's
-    per-sample outputs as lists of per-batch tensors."""
-    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("features", "probs", "cells", "confident", "ssim",
-                                                            *PROMPT_METRICS)}
-    ssim_end = min(cfg.n, 2 * cfg.ssim_pairs)  # SSIM pairs come from samples [0, ssim_end)
+    every micro-batch size involved), run the extractor once per batch and the chosen families'
+    ``collect``; return this shard's per-sample outputs as lists of per-batch tensors."""
+    collectors = [f for f in chosen if f.collect is not None]
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("features", "probs", *(c for f in collectors
+                                                                                  for c in f.columns))}
     captions_for = getattr(generator, "captions_for", None)  # caption-conditioned generators (ldm)
+    predict = any("extractor.predictions" in f.needs for f in chosen)
     lo = shard.start
     for batch in tqdm(generator.batches(len(shard), cfg.seed, batch_size, start=shard.start),
                       total=-(-len(shard) // batch_size), desc=f"{generator.meta.name}: sample + extract",
                       disable=not progress, unit="batch"):
         batch = validate_images(batch, name=generator.meta.name)
-        pred = None
-        if hasattr(ext, "extract_all"):
-            out, pred = ext.extract_all(batch, lo)
-            parts["cells"].append(pred["cell"])
-            parts["confident"].append(pred["shape_conf"] >= cfg.confidence_threshold)
-        else:
-            out = ext.extract(batch, lo)
-        if captions_for is not None:
-            _score_prompts(parts, batch, captions_for(lo, len(batch)), lo, pred, cfg.clip_model)
+        out, pred = ext.extract_all(batch, lo) if predict else (ext.extract(batch, lo), None)
         parts["features"].append(out.features)
         if out.probs is not None:
             parts["probs"].append(out.probs)
-        if lo < ssim_end:
-            parts["ssim"].append(batch[:ssim_end - lo])
+        view = BatchView(batch, lo, None if captions_for is None else captions_for(lo, len(batch)), pred, cfg)
+        for family in collectors:
+            for key, column in family.collect(view).items():
+                parts[key].append(column)
         lo += len(batch)
     return parts
 
 
-PROMPT_METRICS = ("clip_score", "prompt_shape", "prompt_color")
+def _gather(parts: dict[str, list[torch.Tensor]]) -> dict[str, np.ndarray]:
+    """Every rank's per-sample outputs, concatenated in sample order (a no-op in one process);
+    columns no rank produced are left out."""
+    out = {}
+    for key, chunks in parts.items():  # every rank holds the same keys, so the collectives pair up
+        rows = distributed.gather_rows(torch.cat(chunks) if chunks else None)
+        if rows is not None:
+            out[key] = rows.numpy()
+    return out
 
 
-def _score_prompts(parts: dict[str, list[torch.Tensor]], batch: torch.Tensor, captions: list[str], start: int,
-                   pred: dict[str, torch.Tensor] | None, clip_model: str) -> None:
-    """Per sample (``batch[0]`` is sample ``start``): CLIP score of (image, its caption) with
-    ``clip_model`` and, with shapes-net's predictions, whether the predicted shape / colour is the
-    one the caption asks for."""
-    parts["clip_score"].append(clip_score(batch, captions, model=clip_model, start=start).double())
-    if pred is not None:
-        wanted = caption_labels(captions)
-        parts["prompt_shape"].append((pred["shape"] == wanted["shape"]).double())
-        parts["prompt_color"].append((pred["color"] == wanted["color"]).double())
+def load_reference_once(spec: str, ext: FeatureExtractor, declared: bool, progress: bool = True,
+                        **options: Any) -> Reference:
+    """``load_reference_spec(spec, ext, …)``; under torchrun rank 0 loads first (computing and caching
+    an image reference), then the other ranks read its cache."""
+    if distributed.world_size() == 1:
+        return load_reference_spec(spec, ext, declared=declared, progress=progress, **options)
+    ref = load_reference_spec(spec, ext, declared=declared, progress=progress, **options) if distributed.is_main() \
+        else None
+    distributed.barrier()
+    return ref if ref is not None else load_reference_spec(spec, ext, declared=declared, progress=False, **options)
 
 
-def _gather_samples(parts: dict[str, list[torch.Tensor]]) -> _Samples:
-    """Every rank's per-sample outputs, concatenated in sample order (a no-op in one process)."""
-    def gathered(key: str) -> torch.Tensor | None:
-        return distributed.gather_rows(torch.cat(parts[key]) if parts[key] else None)
-
-    feats, probs, cells, conf, images = (gathered(k) for k in ("features", "probs", "cells", "confident", "ssim"))
-    prompted = {k: v.numpy() for k in PROMPT_METRICS if (v := gathered(k)) is not None}
-    return _Samples(features=feats.numpy(), probs=None if probs is None else probs.numpy(),
-                    cells=None if cells is None else cells.numpy(),
-                    confident=None if conf is None else conf.double().numpy(),
-                    ssim_images=images if images is not None else torch.empty(0, dtype=torch.uint8),
-                    prompted=prompted)
+def _load_reference(reference: Reference | str | None, cfg: EvalConfig, ext: FeatureExtractor, declared: bool,
+                    progress: bool) -> Reference:
+    if isinstance(reference, Reference):
+        return reference
+    return load_reference_once(cfg.reference if reference is None else str(reference), ext, declared, progress)
 
 
-def evaluate(generator: Generator, config: EvalConfig | None = None, progress: bool = True) -> dict:
-    """Metrics of ``generator`` against the reference statistics named in ``config``.
+def _resolve_extractor(reference: Reference | str | None, cfg: EvalConfig, extractor: Any) -> tuple[Any, bool]:
+    """(the extractor object, whether the user named it)."""
+    if extractor is not None and not isinstance(extractor, str):
+        return extractor, True
+    name = extractor or cfg.extractor
+    if name is not None:
+        return get_extractor(name), True
+    if isinstance(reference, Reference):
+        recorded = reference.provenance.get("extractor")
+        if recorded is None:
+            raise GenbenchError("the reference does not record its extractor; pass extractor=")
+        return get_extractor(recorded), False
+    spec = cfg.reference if reference is None else str(reference)
+    return get_extractor(resolve_extractor([spec], None)), False
 
-    Under torchrun every rank calls this with the same arguments and gets the same record (see
-    the module docstring); ``provenance["world_size"]`` records the number of processes.
+
+def evaluate(generator: Generator, reference: Reference | str | None = None, metrics: Sequence[str] | None = None,
+             config: EvalConfig | None = None, *, extractor: FeatureExtractor | str | None = None,
+             progress: bool = True, **overrides: Any) -> dict:
+    """Metrics of ``generator`` against ``reference`` (a Reference, a ``Reference.load`` spec, or
+    None: ``config.reference``). ``metrics``: family names or result keys (None:
+    ``config.metrics``, else all that apply); ``overrides``: EvalConfig fields (``n=``, ``seed=``…).
+
+    Returns {"metrics", "skipped", "meta", "provenance"}: ``skipped`` maps each family that did
+    not run to why (the reference, extractor or generator lacks what it needs). Under torchrun
+    every rank calls this with the same arguments and gets the same record (module docstring).
     """
-    cfg = config or EvalConfig()
+    cfg = dataclasses.replace(config or EvalConfig(), **overrides)
+    if metrics is not None:
+        cfg = dataclasses.replace(cfg, metrics=tuple(metrics))
     if cfg.n < 20:  # half-samples of n/2 must still fill IS's 10 splits
         raise GenbenchError(f"n must be >= 20 for the metrics and their intervals to mean anything, got {cfg.n}")
+    chosen, explicit = select_families(cfg.metrics)
     progress = progress and distributed.is_main()
-    ext = get_extractor(cfg.extractor)
-    ref = load_reference(cfg.dataset, cfg.split, cfg.extractor, expect=ext.provenance())
+    ext, declared = _resolve_extractor(reference, cfg, extractor)
+    ref = _load_reference(reference, cfg, ext, declared, progress)
+    check_same_space(ref.provenance, ext.provenance(), f"reference {ref.provenance.get('source')}",
+                     "the extractor in use")
+    cfg = dataclasses.replace(cfg, extractor=ext.name, reference=ref.provenance.get("spec", cfg.reference))
+    available = Availability(ref.provides() | ({"extractor.predictions"} if hasattr(ext, "extract_all") else set())
+                             | ({"generator.captions"} if hasattr(generator, "captions_for") else set()),
+                             {"reference": str(ref.provenance.get("source")), "extractor": ext.name,
+                              "generator": generator.meta.name})
+    # whether the extractor gives class probabilities shows in its output: those families wait for it
+    skipped = {f.name: available.missing(f) for f in chosen if set(f.needs) - available.met - {"extractor.probs"}}
+    runnable = [f for f in chosen if f.name not in skipped]
     unit = aligned_unit(getattr(generator, "micro_batch", None), ext.micro_batch)
     batch_size = round_up(cfg.batch_size, unit)
     shard = distributed.shard_range(cfg.n, distributed.rank(), distributed.world_size(), unit=unit)
-    parts = _sample_and_extract(generator, ext, cfg, shard, batch_size, progress)
-    samples = _gather_samples(parts)
-    fake, p, c, conf = samples.features, samples.probs, samples.cells, samples.confident
-    frechet, prdc = FrechetReference.from_stats(ref.stats), PRDCReference.cached(ref.sample)
-
-    def domain_metrics(rows: np.ndarray) -> dict[str, float]:
-        modes = mode_coverage(c[rows], ref.cell_histogram)
-        return {"mode_coverage": modes["coverage"], "mode_kl": modes["kl"], "recognisable": conf[rows].mean()}
-
-    def sample_metrics(rows: np.ndarray, kid_subsets: int) -> dict[str, float]:
-        """Every per-sample metric of the samples ``rows`` (one half-sampling resample)."""
-        f = fake[rows]
-        out = {"fid": frechet.distance(*_moments(f)),
-               "kid": kid(ref.sample, f, kid_subsets, min(cfg.kid_subset_size, len(rows)), cfg.seed)[0],
-               **prdc.compute(f)}
-        if p is not None:
-            out["is"] = inception_score(p[rows])[0]
-        if c is not None:
-            out |= domain_metrics(rows)
-        return out
-
-    everything = np.arange(len(fake))
-    # the whole sample: each metric once (KID's mean and std from one run)
-    kid_mean, kid_std = kid(ref.sample, fake, cfg.kid_subsets, min(cfg.kid_subset_size, len(fake)), cfg.seed)
-    full = {"fid": frechet.distance(*_moments(fake)), "kid": kid_mean, **prdc.compute(fake)}
-    if p is not None:
-        is_mean, is_std = inception_score(p)
-        full["is"] = is_mean
-    if c is not None:
-        full |= domain_metrics(everything)
-    intervals = bootstrap_many(lambda rows: sample_metrics(rows, 10), everything, resamples=cfg.resamples,
-                               seed=cfg.seed, method="subsample", progress=progress)
-    metrics = {k: _metric(v, intervals[k], len(fake), k) for k, v in full.items()}
-    metrics["kid"] |= {"std": kid_std, "subsets": cfg.kid_subsets}
-    if p is not None:
-        metrics["is"]["std"] = is_std
-    if c is not None:
-        metrics["recognisable"]["threshold"] = cfg.confidence_threshold
-    pairs = samples.ssim_images
-    half = len(pairs) // 2
-    if half >= 2:
-        per_pair = ssim(pairs[:half], pairs[half:2 * half]).numpy()
-        metrics["pairwise_ssim"] = _metric(per_pair.mean(), bootstrap_ci(np.mean, per_pair, resamples=cfg.resamples,
-                                                                          seed=cfg.seed), half, "pairwise_ssim")
-    for key, per_sample in samples.prompted.items():  # means over samples, percentile bootstrap
-        metrics[key] = _metric(per_sample.mean(), bootstrap_ci(np.mean, per_sample, resamples=cfg.resamples,
-                                                               seed=cfg.seed), len(per_sample), key)
-    if samples.prompted:
-        metrics["clip_score"]["model"] = cfg.clip_model
-    return {"metrics": metrics, "meta": generator.meta.to_dict(),
+    columns = _gather(_sample_and_extract(generator, ext, cfg, runnable, shard, batch_size, progress))
+    if "probs" in columns:
+        available.met.add("extractor.probs")
+    for f in runnable:
+        if (why := available.missing(f)) is not None:
+            skipped[f.name] = why
+    runnable = [f for f in runnable if f.name not in skipped]
+    ctx = EvalContext(columns.pop("features"), columns.pop("probs", None), columns, ref, cfg)
+    metrics_out = _compute(ctx, runnable, progress)
+    return {"metrics": metrics_out, "skipped": skipped, "meta": generator.meta.to_dict(),
             "provenance": {"config": asdict(cfg), **ext.provenance(), "reference": ref.provenance,
+                           "metrics_chosen": "explicit" if explicit else "all that apply",
                            "world_size": distributed.world_size(), "batch_size_used": batch_size,
                            "micro_batch": {"generator": getattr(generator, "micro_batch", None),
                                            "extractor": ext.micro_batch}, **versions()}}
 
 
-def _moments(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    s = FeatureStats.from_features(feats)
-    return s.mean, s.cov
+def _compute(ctx: EvalContext, families: list[MetricFamily], progress: bool) -> dict[str, dict]:
+    """Every family's metrics with their 95% intervals: set statistics once on the whole sample
+    and on ``resamples`` half-samples; per-item means with a percentile bootstrap."""
+    cfg, n = ctx.config, len(ctx.features)
+    everything = np.arange(n)
+    set_families = [f for f in families if f.compute is not None]
+    out: dict[str, dict] = {}
+    if set_families:
+        full = {k: v for f in set_families for k, v in f.compute(ctx, everything, True).items()}
+
+        def resample(rows: np.ndarray) -> dict[str, float]:
+            values = {k: v for f in set_families for k, v in f.compute(ctx, rows, False).items()}
+            return {k: v["value"] if isinstance(v, dict) else v for k, v in values.items()}
+
+        intervals = bootstrap_many(resample, everything, resamples=cfg.resamples, seed=cfg.seed,
+                                   method="subsample", progress=progress)
+        for key, value in full.items():
+            extra = value if isinstance(value, dict) else {"value": value}
+            out[key] = _metric(extra["value"], intervals[key], n, key, **{k: v for k, v in extra.items()
+                                                                          if k != "value"})
+    for family in families:
+        if family.per_item is None:
+            continue
+        for key, value in family.per_item(ctx).items():
+            per_item, extra = value if isinstance(value, tuple) else (value, {})
+            per_item = np.asarray(per_item, np.float64)
+            out[key] = _metric(per_item.mean(), bootstrap_ci(np.mean, per_item, resamples=cfg.resamples,
+                                                             seed=cfg.seed), len(per_item), key, **extra)
+    return out
 
 
 def versions() -> dict:

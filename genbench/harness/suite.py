@@ -35,16 +35,17 @@ from genbench.reports.trilemma import trilemma_markdown
 GRID_SAMPLES = 64
 
 
-def eval_config(preset: Preset, extractor: str = "shapes-net") -> EvalConfig:
+def eval_config(preset: Preset) -> EvalConfig:
     """The EvalConfig every model of ``preset`` is evaluated with."""
-    return EvalConfig(n=preset.n, seed=preset.seed, batch_size=preset.batch_size, extractor=extractor,
+    return EvalConfig(n=preset.n, seed=preset.seed, batch_size=preset.batch_size,
                       resamples=preset.resamples, kid_subset_size=min(1000, preset.n))
 
 
 def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = None, progress: bool = True,
-              log=print) -> dict:
-    """Evaluate every model of ``preset``; write the report into ``out_dir`` (None: write nothing).
-    Returns the results record."""
+              log=print, reference: Any = None, extractor: Any = None) -> dict:
+    """Evaluate every model of ``preset`` against ``reference`` (a Reference or a spec; None: the
+    bundled shapes32 statistics) in ``extractor``'s space (None: the reference's); write the
+    report into ``out_dir`` (None: write nothing). Returns the results record."""
     cfg = eval_config(preset)
     started = time.time()
     out = Path(out_dir) if out_dir is not None else None
@@ -59,7 +60,7 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
         log(f"[{i + 1}/{len(preset.models)}] {spec.label}: {preset.n} samples", file=sys.stderr)
         gen = TimedGenerator(inner, keep_first=GRID_SAMPLES)
         gen.meta.name = spec.label
-        record = evaluate(gen, cfg, progress=progress)
+        record = evaluate(gen, reference, config=cfg, extractor=extractor, progress=progress)
         record["throughput"] = gen.throughput()
         shared = record.pop("provenance")
         results["provenance"] = {**shared, "preset": preset.to_dict(), "command": command_line(),

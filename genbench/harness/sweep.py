@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -46,6 +47,7 @@ class SweepConfig:
     resamples: int = 20
     ssim_n: int = 100
     extractor: str = "shapes-net"
+    reference: str = "shapes32:train"  # a Reference.load spec
 
 
 def variants(cfg: SweepConfig) -> list[tuple[str, dict]]:
@@ -57,13 +59,15 @@ def variants(cfg: SweepConfig) -> list[tuple[str, dict]]:
 
 
 def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str | None = None,
-              progress: bool = True, log=print) -> pd.DataFrame:
+              progress: bool = True, log=print,
+              reference: Any = None, extractor: Any = None) -> pd.DataFrame:
     """One row per (variant, steps): fid (with ci), kid, precision, recall, ssim_to_ref, ms_per_image,
     images_per_s, nfe. Writes sweep.json / sweep.csv / sweep.md / sweep.png into ``out_dir``."""
     if not cfg.steps or not all(s >= 1 for s in cfg.steps):
         raise ValueError(f"steps must be positive integers, got {cfg.steps}")
     steps = sorted(set(cfg.steps), reverse=True)  # the reference (largest S) first
     eval_cfg = EvalConfig(n=cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, extractor=cfg.extractor,
+                          reference=cfg.reference,
                           resamples=cfg.resamples, kid_subset_size=min(1000, cfg.n))
     rows, started = [], time.time()
     cells = [(label, opts, s) for label, opts in variants(cfg) for s in steps]
@@ -71,15 +75,15 @@ def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str |
         log(f"[{i + 1}/{len(cells)}] {label}, S = {s}: {cfg.n} samples", file=sys.stderr)
         gen = TimedGenerator(DiffusionGenerator("ddim", steps=s, spacing=cfg.spacing, device=device, **opts),
                              keep_first=cfg.ssim_n)
-        record = evaluate(gen, eval_cfg, progress=progress)
+        record = evaluate(gen, reference, config=eval_cfg, extractor=extractor, progress=progress)
         tp, m = gen.throughput(), record["metrics"]
         if s == steps[0]:
-            reference = gen.first
+            largest_s = gen.first
         rows.append({"variant": label, "steps": s, "nfe": gen.meta.nfe, "fid": m["fid"]["value"],
                      "fid_ci_low": m["fid"]["ci"][0], "fid_ci_high": m["fid"]["ci"][1],
-                     "kid": m["kid"]["value"], "precision": m["precision"]["value"], "recall": m["recall"]["value"],
-                     "mode_coverage": m.get("mode_coverage", {}).get("value", float("nan")),
-                     "ssim_to_ref": float("nan") if gen.first is None else float(ssim(gen.first, reference).mean()),
+                     **{k: m.get(k, {}).get("value", float("nan"))
+                        for k in ("kid", "precision", "recall", "mode_coverage")},
+                     "ssim_to_ref": float("nan") if gen.first is None else float(ssim(gen.first, largest_s).mean()),
                      "ms_per_image": tp["ms_per_image"], "images_per_s": tp["images_per_s"]})
     df = pd.DataFrame(rows)
     front = set(pareto_front(list(zip(df["ms_per_image"], df["fid"]))))
@@ -106,7 +110,8 @@ def sweep_markdown(df: pd.DataFrame, cfg: SweepConfig) -> str:
     speed = df.groupby("steps")[["ms_per_image", "images_per_s"]].median().rename_axis("S")
     front = df[df["pareto"]].sort_values("ms_per_image")
     return "\n\n".join([
-        f"FID ({cfg.extractor} features, {cfg.n} samples per cell, seed {cfg.seed}, {cfg.spacing} spacing; "
+        f"FID ({cfg.extractor} features against {cfg.reference}, {cfg.n} samples per cell, seed {cfg.seed}, "
+        f"{cfg.spacing} spacing; "
         f"the 95% intervals are in sweep.csv)", markdown_table(table(df, "fid"), ".2f"),
         f"Mean SSIM of each cell's first {cfg.ssim_n} samples to the S={s_ref} samples of the same row from the "
         f"same initial noise", markdown_table(table(df, "ssim_to_ref"), ".3f"),

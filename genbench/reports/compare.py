@@ -1,4 +1,5 @@
-"""Comparing result records: which direction is better per metric, and when a difference is real.
+"""Comparing result records: which direction is better per metric (the metric registry's
+``direction``), and when a difference is real.
 
 A difference counts only when the two 95% intervals do not overlap (or, where the user sets a
 tolerance for a metric, when the change in the worse direction exceeds it). Otherwise it is a tie.
@@ -10,17 +11,12 @@ import math
 
 import pandas as pd
 
-# +1: higher is better, −1: lower is better. Metrics not listed are reported, never judged.
-DIRECTION = {
-    "fid": -1, "kid": -1, "mode_kl": -1,
-    "is": +1, "precision": +1, "recall": +1, "density": +1, "coverage": +1, "mode_coverage": +1,
-    "recognisable": +1,
-}
+from genbench.metrics.registry import direction
 
 
 def verdict(metric: str, old: dict, new: dict, tolerance: float | None = None) -> str:
     """"better", "worse", "tie" or "n/a" for ``new`` against ``old`` (each {"value", "ci"})."""
-    sign = DIRECTION.get(metric)
+    sign = direction(metric)  # +1 higher is better, −1 lower; None: reported, never judged
     if sign is None:
         return "n/a"
     change = sign * (new["value"] - old["value"])  # > 0: better

@@ -1,6 +1,6 @@
 """``genbench compare``: a leaderboard from several results.json files, with ties marked.
 
-Models are ranked by one metric (default FID) in its better direction (``compare.DIRECTION``).
+Models are ranked by one metric (default FID) in its better direction (the metric registry's ``direction``).
 A model whose 95% interval overlaps the interval of the model ranked just above it shares that
 model's rank and is marked "=" (the difference is inside the intervals: a tie, not an ordering).
 Records made in different feature spaces (extractor or its weights differ) cannot be compared
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from genbench.reports.compare import DIRECTION, verdict
+from genbench.metrics.registry import direction, judged_metrics, table_columns
+from genbench.reports.compare import verdict
 
-LEADERBOARD_METRICS = ("fid", "kid", "is", "precision", "recall", "coverage", "mode_coverage")
 
 
 def load_models(paths: list[str | Path]) -> tuple[dict[str, dict], list[str]]:
@@ -52,15 +52,20 @@ def load_models(paths: list[str | Path]) -> tuple[dict[str, dict], list[str]]:
     return models, warnings
 
 
+def _board_metrics() -> list[str]:
+    """The other columns of a board: the judged metrics of the trilemma table, in its order."""
+    return [i.key for i in table_columns() if i.direction is not None]
+
+
 def leaderboard(models: dict[str, dict], metric: str = "fid") -> pd.DataFrame:
     """Rows sorted best first by ``metric``: rank ("=" marks a tie with the row above), the metric
     with its interval, the other metrics, images/s."""
-    if metric not in DIRECTION:
-        raise ValueError(f"cannot rank by {metric!r}; rankable metrics: {', '.join(DIRECTION)}")
+    sign = direction(metric)
+    if sign is None:
+        raise ValueError(f"cannot rank by {metric!r}; rankable metrics: {', '.join(judged_metrics())}")
     have = {k: r for k, r in models.items() if metric in r.get("metrics", {})}
     if not have:
         raise ValueError(f"no model has the metric {metric!r}")
-    sign = DIRECTION[metric]
     order = sorted(have, key=lambda k: -sign * have[k]["metrics"][metric]["value"])
     rows, rank, previous = [], 0, None
     for position, key in enumerate(order, start=1):
@@ -70,7 +75,7 @@ def leaderboard(models: dict[str, dict], metric: str = "fid") -> pd.DataFrame:
         lo, hi = m[metric].get("ci", [math.nan, math.nan])
         row = {"rank": f"={rank}" if tie else str(rank), "model": key, metric: m[metric]["value"],
                f"{metric} 95% CI": f"[{lo:.4g}, {hi:.4g}]"}
-        row |= {k: m[k]["value"] for k in LEADERBOARD_METRICS if k != metric and k in m}
+        row |= {k: m[k]["value"] for k in _board_metrics() if k != metric and k in m}
         row["images/s"] = have[key].get("throughput", {}).get("images_per_s", math.nan)
         rows.append(row)
         previous = key

@@ -17,21 +17,18 @@ import math
 
 import pandas as pd
 
+from genbench.metrics.registry import table_columns
+
 QUALITY_FID_FACTOR = 2.0
 DIVERSITY_FACTOR = 0.9
 SPEED_FRACTION = 0.1
 
-# (group, metric key in results, column label, format)
-COLUMNS = (
-    ("Quality", "fid", "FID ↓", "{:.2f}"),
-    ("Quality", "kid", "KID ↓", "{:.3g}"),
-    ("Quality", "is", "IS ↑", "{:.2f}"),
-    ("Quality", "precision", "precision ↑", "{:.3f}"),
-    ("Diversity / mode coverage", "recall", "recall ↑", "{:.3f}"),
-    ("Diversity / mode coverage", "coverage", "coverage ↑", "{:.3f}"),
-    ("Diversity / mode coverage", "mode_coverage", "modes ↑", "{:.3f}"),
-    ("Diversity / mode coverage", "pairwise_ssim", "pair SSIM ↓", "{:.3f}"),
-)
+def columns() -> list[tuple[str, str, str, str]]:
+    """(group, metric key in results, column label, format) of the metric columns, from the metric
+    registry (``MetricInfo.group``, ``label``, ``fmt``, ``order``)."""
+    return [(i.group, i.key, i.label, i.fmt) for i in table_columns()]
+
+
 SCALE: dict[str, float] = {}  # display scale per metric (none: KID's size depends on the feature space)
 CORNER_RULE = (f"Corners: **quality** = FID ≤ {QUALITY_FID_FACTOR:g}× the best FID in the table; **diversity** = "
                f"coverage ≥ {DIVERSITY_FACTOR:g}× the best coverage and mode coverage ≥ {DIVERSITY_FACTOR:g}× the best; "
@@ -67,14 +64,14 @@ def corners(results: dict) -> dict[str, list[str]]:
 
 
 def trilemma_frame(results: dict) -> pd.DataFrame:
-    """Numbers of the trilemma table: one row per model, columns (group, label) as in ``COLUMNS``
+    """Numbers of the trilemma table: one row per model, columns (group, label) as in ``columns()``
     plus Speed (NFE, images/s, × fastest) and the corners held."""
     held = corners(results)
     fastest = max((r.get("throughput", {}).get("images_per_s", math.nan) for r in results["models"].values()),
                   default=math.nan)
     rows = {}
     for name, r in results["models"].items():
-        row = {(group, label): _value(r, key) * SCALE.get(key, 1.0) for group, key, label, _ in COLUMNS}
+        row = {(group, label): _value(r, key) * SCALE.get(key, 1.0) for group, key, label, _ in columns()}
         tp = r.get("throughput", {})
         ips = tp.get("images_per_s", math.nan)
         row |= {("Speed", "NFE"): r.get("meta", {}).get("nfe", tp.get("nfe", math.nan)),
@@ -108,7 +105,7 @@ def trilemma_markdown(results: dict) -> str:
     label_row = [""] + [label for _, label in df.columns]
     lines = ["| " + " | ".join(group_row) + " |", "|" + "|".join("---" for _ in group_row) + "|",
              "| " + " | ".join(f"**{c}**" if c else "" for c in label_row) + " |"]
-    fmts = {label: (key, fmt) for _, key, label, fmt in COLUMNS}
+    fmts = {label: (key, fmt) for _, key, label, fmt in columns()}
     for model, row in df.iterrows():
         cells = [model]
         for (group, label), value in row.items():

@@ -222,3 +222,15 @@ def test_torchvision_root_equals_its_images_as_a_folder(tmp_path):
     np.testing.assert_array_equal(refs[0].sample, refs[1].sample)
     with pytest.raises(ValueError, match="32"):
         gb.Reference.load(tmp_path / "mnist", ext, progress=False)  # 28×28 into shapes-net: refused
+
+
+@pytest.mark.parametrize("spec", ["pngs", "samples.npz", "genbench.npz", "pytorch_fid.npz", "cleanfid_stats.npz",
+                                  "adm_ref.npz"])
+def test_every_kind_through_the_cli_gives_the_python_fid(ref_files, spec, tmp_path, capsys):
+    root, _ = ref_files
+    assert main(["eval", str(root / "samples.npz"), "--ref", str(root / spec), "--extractor", "shapes-net",
+                 "--metrics", "fid", "-n", "40", "--resamples", "4", "--quiet", "--out", str(tmp_path)]) == 0
+    (model,) = json.loads((tmp_path / "results.json").read_text())["models"].values()
+    python = evaluate(CallableGenerator(lambda seed, start, n: shapes32("test", start, n).images, "same"),
+                      str(root / spec), ["fid"], CFG, progress=False)
+    assert model["metrics"]["fid"]["value"] == pytest.approx(python["metrics"]["fid"]["value"], rel=1e-12)

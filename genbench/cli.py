@@ -412,8 +412,8 @@ def _add_weights_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resize", default=None, choices=["tf", "bilinear"],
                    help="inception-v3-fid: tf (torch-fidelity, the default) or bilinear (pytorch-fid)")
     p.add_argument("--any-weights", action="store_true",
-                   help="inception-v3-fid: accept a weights file other than the canonical one (its sha256 is "
-                        "still recorded)")
+                   help="inception-v3-fid: no warning for a --weights file other than the canonical one (its "
+                        "sha256 is recorded either way)")
 
 
 def _add_reading_options(p: argparse.ArgumentParser, cache: bool = True) -> None:
@@ -587,7 +587,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"genbench: warning: {message}\n"  # one line, like the errors
+
+
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.formatwarning = _format_warning
     args = build_parser().parse_args(argv)
     # under torchrun (WORLD_SIZE > 1): join the process group (nccl for a CUDA device, else gloo), leave it at the end
     with distributed.session(getattr(args, "device", None)):

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from genbench.features.inception import WEIGHTS, InceptionV3FID, resize_tf1_bilinear
-from genbench.features.weights import WeightsError
+from genbench.features.weights import WeightsError, WeightsWarning
 from genbench.io import sha256_file
 from genbench.registry import get_extractor
 
@@ -87,9 +87,12 @@ def test_weights_bookkeeping_and_safetensors(state_dict, weights_path, tmp_path)
     from_safetensors = InceptionV3FID(safetensors_path, device="cpu", expected_sha256=None)
     for key, value in from_safetensors.model.state_dict().items():
         assert torch.equal(value, ours.model.state_dict()[key]), key
-    # an explicit path is still checked against the canonical digest unless told otherwise
-    with pytest.raises(WeightsError, match="sha256"):
-        InceptionV3FID(weights_path, device="cpu")
+    # an explicit path that is not the canonical file is used with a warning naming its digest
+    with pytest.warns(WeightsWarning, match=ours.weights_sha256):
+        warned = InceptionV3FID(weights_path, device="cpu")
+    assert warned.weights_sha256 == ours.weights_sha256
+    with pytest.raises(WeightsError, match="sha256"):  # a digest the caller asks for is enforced
+        InceptionV3FID(weights_path, device="cpu", expected_sha256="0" * 64)
 
 
 def test_missing_weights_names_the_place(tmp_path, monkeypatch):
@@ -106,8 +109,8 @@ def test_corrupted_weights(weights_path, tmp_path, monkeypatch):
     canonical.write_bytes(weights_path.read_bytes()[:1000])
     with pytest.raises(WeightsError, match="corrupted"):
         InceptionV3FID(device="cpu")
-    with pytest.raises(WeightsError, match="corrupted"):
-        InceptionV3FID(canonical, device="cpu")
+    with pytest.warns(WeightsWarning, match="not the canonical"), pytest.raises(WeightsError, match="cannot read"):
+        InceptionV3FID(canonical, device="cpu")  # named explicitly: a warning, then the truncated file fails to load
     with pytest.raises(WeightsError, match="cannot read"):  # truncated, with the digest check skipped
         InceptionV3FID(canonical, device="cpu", expected_sha256=None)
 

@@ -172,9 +172,10 @@ class InceptionV3FID(FeatureExtractor):
             see the module docstring.
         download: fetch the canonical pytorch-fid file if it is not found locally.
         device: where the network runs; default CUDA when present, else CPU.
-        expected_sha256: hex digest (or prefix) the weights file must match, wherever it is found;
-            defaults to the canonical file's. Pass ``None`` to skip the check for your own converted
-            files. ``weights_sha256`` records the full digest either way.
+        expected_sha256: hex digest (or prefix) the weights file must match; defaults to the
+            canonical file's, which the file at the default place must match, while a ``weights``
+            path that differs only gets a ``WeightsWarning`` naming its digest. Pass ``None`` to skip
+            the check. ``weights_sha256`` records the full digest either way.
     """
 
     name = "inception-v3-fid"
@@ -193,8 +194,10 @@ class InceptionV3FID(FeatureExtractor):
             raise ValueError(f"resize must be one of {', '.join(map(repr, PREPROCESSING))}; got {resize!r}")
         self.resize = resize
         self.preprocessing = PREPROCESSING[resize]
+        # a file named by the caller that is not the canonical one: a warning naming its sha256 (fine-tuned or
+        # test weights), unless the caller asked for a digest of their own
         path, self.weights_sha256 = resolve_weights(dataclasses.replace(WEIGHTS, sha256=expected_sha256), weights,
-                                                    download)
+                                                    download, warn_explicit=expected_sha256 == WEIGHTS.sha256)
         state = load_state_dict(path)
         model = FIDInception3()
         _check_layout(state, model, path)

@@ -10,6 +10,7 @@ a message saying where to put the file.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from genbench.io import atomic_path, genbench_home, sha256_file
 
 class WeightsError(GenbenchError):
     """A weights file is missing, corrupted or of the wrong layout."""
+
+
+class WeightsWarning(UserWarning):
+    """A weights file named by the user is not the canonical one (its sha256 is recorded)."""
 
 
 @dataclass(frozen=True)
@@ -47,13 +52,24 @@ def verify_sha256(path: Path, expected: str | None) -> str:
     return digest
 
 
-def resolve_weights(spec: WeightsSpec, path: str | os.PathLike | None = None, download: bool = False) -> tuple[Path, str]:
-    """Find (and with ``download=True`` fetch) a weights file; return its path and verified sha256."""
+def resolve_weights(spec: WeightsSpec, path: str | os.PathLike | None = None, download: bool = False,
+                    warn_explicit: bool = False) -> tuple[Path, str]:
+    """Find (and with ``download=True`` fetch) a weights file; return its path and verified sha256.
+    ``warn_explicit``: a file the caller names (``path``) that is not ``spec.sha256`` is used with a
+    warning naming its digest (fine-tuned or test weights) instead of refused; the file found at
+    the default place is always checked."""
     if path is not None:
         candidate = Path(path).expanduser()
         if not candidate.is_file():
             raise WeightsError(f"weights file not found: {candidate}")
-        return candidate, verify_sha256(candidate, spec.sha256)
+        if not warn_explicit:
+            return candidate, verify_sha256(candidate, spec.sha256)
+        digest = sha256_file(candidate)
+        if spec.sha256 and not digest.startswith(spec.sha256.lower()):
+            warnings.warn(f"weights file {candidate} is not the canonical {spec.filename} (sha256 {digest}, canonical "
+                          f"{spec.sha256}…): its numbers do not compare with published ones; the sha256 is recorded",
+                          WeightsWarning, stacklevel=3)
+        return candidate, digest
     candidate = weights_dir() / spec.filename
     if candidate.is_file():
         return candidate, verify_sha256(candidate, spec.sha256)

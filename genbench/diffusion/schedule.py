@@ -64,38 +64,48 @@ class DiffusionSchedule:
         return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
 
     def timesteps(self, steps: int, spacing: str = "uniform") -> list[int]:
-        """The ``steps`` timesteps a sampler visits, descending, distinct ints in [0, T − 1].
-
-        - "uniform": the DDIM paper's code, ``range(0, T, T // S)``: [900, 800, …, 0] for T = 1000,
-          S = 10. It starts at (T // S)·(S − 1) and never reaches t = T − 1, so the first step
-          sees a little less noise than x_T ~ N(0, I) carries. When S does not divide T the
-          paper's code yields more than S steps; we keep the first S (diffusers' "leading").
-        - "trailing": Lin et al. 2023 / diffusers, ``round(arange(T, 0, −T/S)) − 1``: starts at
-          T − 1 ([999, 899, …, 99] for S = 10) and stops short of t = 0.
-        - "quadratic": the DDIM paper's "quad", ``int(linspace(0, √(0.8 T), S)²)``: dense at
-          low noise, ends at 0.8 T. At T = 1000 it repeats timesteps for S ≥ 30 (the paper's
-          code silently takes zero-length steps there); we raise ValueError instead.
-        - "linspace": diffusers' "linspace", ``round(linspace(0, T − 1, S))``: both ends.
-        """
-        T = self.T
-        if not 1 <= steps <= T:
-            raise ValueError(f"steps must satisfy 1 ≤ steps ≤ T = {T}, got {steps}")
-        if spacing == "uniform":
-            ts = np.arange(steps) * (T // steps)
-        elif spacing == "trailing":
-            ts = np.round(T - np.arange(steps) * (T / steps)) - 1  # = arange(T, 0, −T/S), exactly S long
-        elif spacing == "quadratic":
-            ts = np.floor(np.linspace(0, np.sqrt(0.8 * T), steps) ** 2)
-        elif spacing == "linspace":
-            ts = np.round(np.linspace(0, T - 1, steps))
-        else:
-            raise ValueError(f"unknown spacing {spacing!r}; allowed: {', '.join(SPACINGS)}")
-        ts = sorted({int(t) for t in ts}, reverse=True)
-        if len(ts) != steps:
-            raise ValueError(f"spacing {spacing!r} gives only {len(ts)} distinct timesteps for steps={steps}, T={T}")
-        return ts
+        """The ``steps`` timesteps a sampler visits, descending: ``spaced_timesteps(T, steps, spacing)``."""
+        return spaced_timesteps(self.T, steps, spacing)
 
 
 def linear_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> DiffusionSchedule:
     """Ho et al. 2020's schedule: β linear from beta_start to beta_end over T steps (float64)."""
     return DiffusionSchedule(torch.linspace(beta_start, beta_end, T, dtype=torch.float64))
+
+
+def spaced_timesteps(T: int, steps: int, spacing: str = "uniform") -> list[int]:
+    """The ``steps`` timesteps a DDIM/DDPM sampler visits among T, descending, distinct ints in [0, T − 1].
+
+    - "uniform": the DDIM paper's code, ``range(0, T, T // S)``: [900, 800, …, 0] for T = 1000,
+      S = 10. It starts at (T // S)·(S − 1) and never reaches t = T − 1, so the first step
+      sees a little less noise than x_T ~ N(0, I) carries. When S does not divide T the
+      paper's code yields more than S steps; we keep the first S. The same list as diffusers'
+      "leading" (DDIMScheduler / DDPMScheduler, steps_offset = 0).
+    - "trailing": Lin et al. 2023 / diffusers, ``round(arange(T, 0, −T/S)) − 1``: starts at
+      T − 1 ([999, 899, …, 99] for S = 10) and stops short of t = 0.
+    - "quadratic": the DDIM paper's "quad", ``int(linspace(0, √(0.8 T), S)²)``: dense at
+      low noise, ends at 0.8 T. At T = 1000 it repeats timesteps for S ≥ 30 (the paper's
+      code silently takes zero-length steps there); we raise ValueError instead.
+    - "linspace": diffusers' "linspace", ``round(linspace(0, T − 1, S))``: both ends.
+
+    Samplers step from each entry to the next one (then to ᾱ = 1). diffusers' DDIMScheduler steps
+    from t to t − T // S instead, which is the next entry only for "leading", and for "trailing"
+    when S divides T; its DDPMScheduler steps to the next entry, as here. DPM-Solver's spacings
+    of the same names are other lists (``genbench.diffusion.dpm_solver.dpm_solver_timesteps``).
+    """
+    if not 1 <= steps <= T:
+        raise ValueError(f"steps must satisfy 1 ≤ steps ≤ T = {T}, got {steps}")
+    if spacing == "uniform":
+        ts = np.arange(steps) * (T // steps)
+    elif spacing == "trailing":
+        ts = np.round(T - np.arange(steps) * (T / steps)) - 1  # = arange(T, 0, −T/S), exactly S long
+    elif spacing == "quadratic":
+        ts = np.floor(np.linspace(0, np.sqrt(0.8 * T), steps) ** 2)
+    elif spacing == "linspace":
+        ts = np.round(np.linspace(0, T - 1, steps))
+    else:
+        raise ValueError(f"unknown spacing {spacing!r}; allowed: {', '.join(SPACINGS)}")
+    ts = sorted({int(t) for t in ts}, reverse=True)
+    if len(ts) != steps:
+        raise ValueError(f"spacing {spacing!r} gives only {len(ts)} distinct timesteps for steps={steps}, T={T}")
+    return ts

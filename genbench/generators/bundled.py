@@ -21,7 +21,8 @@ from typing import Any
 import torch
 
 from genbench.assets import load_bundled_weights
-from genbench.diffusion import ddim_sample, ddpm_sample, linear_schedule, row_generators, standard_normal
+from genbench.diffusion import (SAMPLERS, Denoiser, linear_schedule, row_generators, run_sampler, sampler_nfe,
+                               sampler_options, standard_normal)
 from genbench.diffusion.samplers import VARIANCES
 from genbench.diffusion.schedule import SPACINGS
 from genbench.generators.base import Generator, GeneratorMeta
@@ -115,75 +116,70 @@ class GANGenerator(_Bundled):
 
 
 class DiffusionGenerator(_Bundled):
-    """The DDPM ε-prediction U-Net driven by a sampler.
+    """The DDPM ε-prediction U-Net driven by a sampler, as a ``Denoiser`` (``self.denoiser``:
+    ε-prediction, linear β 1e-4 → 0.02 over T = 1000 in float64, x̂0 clipped to [−clip_x0, clip_x0]).
 
     sampler "ddpm": ancestral sampling over all T = 1000 steps (``variance`` "beta" = σ² = β_t,
     Ho et al.'s choice, or "beta_tilde"); NFE = 1000. sampler "ddim": ``steps`` timesteps with
-    ``spacing`` ("uniform", "trailing", "quadratic", "linspace"), stochasticity ``eta`` in [0, 1]
-    or ``sigma_hat=True`` (DDIM Table 1's σ̂ row); NFE = steps. x̂0 is clipped to [−1, 1] at every
-    step (``clip_x0``).
+    ``spacing`` ("uniform" (default), "trailing", "quadratic", "linspace"), stochasticity ``eta`` in
+    [0, 1] or ``sigma_hat=True`` (DDIM Table 1's σ̂ row); NFE = steps. sampler "dpmsolver++":
+    DPM-Solver++(2M) over ``steps`` timesteps with DPM-Solver's ``spacing`` ("linspace" (default),
+    "leading", "trailing"; ``genbench.diffusion.dpm_solver``) and ``final_sigma``; deterministic
+    (eta 0, sigma_hat False); NFE = steps. x̂0 is clipped to [−1, 1] at every step (``clip_x0``).
     """
 
     weights_name = WEIGHTS["ddpm"]
 
-    def __init__(self, sampler: str = "ddim", steps: int = 50, eta: float = 0.0, spacing: str = "uniform",
+    def __init__(self, sampler: str = "ddim", steps: int = 50, eta: float = 0.0, spacing: str | None = None,
                  sigma_hat: bool = False, variance: str = "beta", clip_x0: float | None = 1.0,
                  device: str | torch.device | None = None, progress: bool = False,
-                 micro_batch: int = MICRO_BATCH) -> None:
-        if sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
-        if spacing not in SPACINGS:
-            raise ValueError(f"unknown spacing {spacing!r}; allowed: {', '.join(SPACINGS)}")
+                 micro_batch: int = MICRO_BATCH, final_sigma: str = "zero") -> None:
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        if sampler == "dpmsolver++" and (eta != 0 or sigma_hat):
+            raise ValueError("dpmsolver++ is deterministic: leave eta at 0 and sigma_hat False")
         if variance not in VARIANCES:
             raise ValueError(f"unknown variance {variance!r}; allowed: {', '.join(VARIANCES)}")
+        if sampler == "ddpm" and spacing is not None and spacing not in SPACINGS:
+            raise ValueError(f"unknown spacing {spacing!r}; allowed: {', '.join(SPACINGS)}")
         if not 0 <= eta <= 1:
             raise ValueError(f"eta must lie in [0, 1], got {eta}")
         super().__init__(device, micro_batch)
         cfg = self.config
         self.schedule = linear_schedule(cfg["T"], cfg["beta_start"], cfg["beta_end"])
-        if sampler == "ddim" and not 1 <= steps <= self.schedule.T:
-            raise ValueError(f"steps must be in [1, {self.schedule.T}], got {steps}")
+        self.sampler_options = sampler_options(sampler, self.schedule.T, steps=steps, eta=eta, spacing=spacing,
+                                               sigma_hat=sigma_hat, variance=variance, final_sigma=final_sigma)
         unet_keys = ("in_channels", "patch_size", "channels", "num_res_blocks", "attention_levels", "heads", "groups",
                      "refine_channels")
         self.net = self._finish(UNet(**{k: tuple(v) if isinstance(v, list) else v
                                         for k, v in cfg.items() if k in unet_keys}))
-        self.sampler, self.steps, self.eta, self.spacing = sampler, steps, eta, spacing
+        self.denoiser = Denoiser(self.net, self.schedule, "epsilon", clip_x0, sample_shape=(3, 32, 32))
+        self.sampler, self.steps, self.eta = sampler, steps, eta
+        self.spacing = self.sampler_options.get("spacing", "uniform" if spacing is None else spacing)
         self.sigma_hat, self.variance, self.clip_x0, self.progress = sigma_hat, variance, clip_x0, progress
-        if sampler == "ddpm":
-            name, nfe = "ddpm", self.schedule.T
-            options = {"sampler": "ddpm", "variance": variance}
-        else:
-            name, nfe = "ddim", steps
-            options = {"sampler": "ddim", "steps": steps, "eta": eta, "spacing": spacing, "sigma_hat": sigma_hat}
-        self.meta = GeneratorMeta(name, nfe=nfe, parameters=_n_params(self.net), resolution=(32, 32),
+        options = {"sampler": sampler, **self.sampler_options}
+        self.meta = GeneratorMeta(sampler, nfe=sampler_nfe(sampler, self.sampler_options, self.schedule.T),
+                                  parameters=_n_params(self.net), resolution=(32, 32),
                                   options={**options, "clip_x0": clip_x0, **self.weights_meta()})
 
-    def _eps(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return self.net(x, t)
-
     def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
-        shape, gens = (self.micro_batch, 3, 32, 32), row_generators(seed, lo, self.micro_batch)
-        common = {"clip_x0": self.clip_x0, "generator": gens, "device": self.device, "progress": self.progress}
-        if self.sampler == "ddpm":
-            x = ddpm_sample(self._eps, shape, self.schedule, variance=self.variance, **common)
-        else:
-            x = ddim_sample(self._eps, shape, self.schedule, steps=self.steps, eta=self.eta, spacing=self.spacing,
-                            sigma_hat=self.sigma_hat, **common)
+        x = run_sampler(self.denoiser, (self.micro_batch, 3, 32, 32), self.sampler, self.sampler_options,
+                        generator=row_generators(seed, lo, self.micro_batch), device=self.device,
+                        progress=self.progress)
         return _minus1_1_to_uint8(x)
 
 
 def get_bundled(name: str, **options: Any) -> Generator:
     """A bundled generator by name: ``vae``, ``gan``, ``ddpm`` (options: variance), ``ddim``
-    (options: steps, eta, spacing, sigma_hat) or ``ldm`` (options: steps, eta, guidance, sampler,
+    (options: steps, eta, spacing, sigma_hat; ``sampler="dpmsolver++"`` with steps, spacing,
+    final_sigma drives the same U-Net with DPM-Solver++(2M)) or ``ldm`` (options: steps, eta, guidance, sampler,
     captions; see ``genbench.generators.ldm``); every one also takes ``device`` and ``micro_batch``."""
     if name == "vae":
         return VAEGenerator(**options)
     if name == "gan":
         return GANGenerator(**options)
-    if name == "ddpm":
-        return DiffusionGenerator("ddpm", **options)
-    if name == "ddim":
-        return DiffusionGenerator("ddim", **options)
+    if name in ("ddpm", "ddim"):
+        return DiffusionGenerator(**{"sampler": name, **options})
     if name == "ldm":
         from genbench.generators.ldm import LDMGenerator  # lazy: builds on this module
 

@@ -3,8 +3,8 @@ of a KL autoencoder (Rombach et al. 2022), with classifier-free guidance.
 
 Pipeline for samples start … start+n−1 with captions c_i:
 context_i = TextEncoder(c_i), null = TextEncoder(""); ε̃ = ε̂_u + s·(ε̂_c − ε̂_u) (``cfg_eps_model``);
-z_0 = ``ddim_sample`` (or ``ddpm_sample``) of ε̃ over the (4, 8, 8) latents with ``clip_x0=None``,
-the same sampler functions as pixel diffusion; x = decode(z_0 / scale_factor) → uint8 32×32 RGB.
+z_0 = DDIM (or DDPM, or DPM-Solver++(2M)) over the ε-prediction ``Denoiser`` of ε̃ on the (4, 8, 8)
+latents without clipping, the same sampler functions as pixel diffusion; x = decode(z_0 / scale_factor) → uint8 32×32 RGB.
 
 Randomness and captions: sample i draws x_T and every z from its own generator seeded with
 (seed, i) (``row_generators``), is conditioned on caption i alone and is computed in micro-batch
@@ -34,7 +34,7 @@ from torch import nn
 
 from genbench.assets import load_bundled_weights
 from genbench.data.shapes32 import heldout_captions
-from genbench.diffusion import DiffusionSchedule, ddim_sample, ddpm_sample, linear_schedule, row_generators
+from genbench.diffusion import Denoiser, DiffusionSchedule, linear_schedule, row_generators, run_sampler, sampler_options
 from genbench.diffusion.guidance import cfg_eps_model, nfe_per_step
 from genbench.features.weights import WeightsError
 from genbench.generators.base import GeneratorMeta
@@ -47,7 +47,7 @@ from genbench.nn.unet import UNet
 LDM_WEIGHTS, AUTOENCODER_WEIGHTS = "ldm-unet", "ldm-autoencoder"
 UNET_KEYS = ("in_channels", "patch_size", "channels", "num_res_blocks", "attention_levels", "heads", "groups")
 TEXT_KEYS = ("width", "layers", "heads", "context_length")
-SAMPLERS = ("ddim", "ddpm")
+SAMPLERS = ("ddim", "ddpm", "dpmsolver++")
 
 
 def _tuples(config: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -92,12 +92,10 @@ def sample_latent_diffusion(denoiser: nn.ModuleDict, decoder: KLAutoencoder, sca
     text, unet = denoiser["text"], denoiser["unet"]
     cond = text.encode(list(captions))
     uncond = text.encode([NULL_CAPTION])
-    eps = cfg_eps_model(unet, cond, uncond, guidance)
+    denoiser = Denoiser(cfg_eps_model(unet, cond, uncond, guidance), schedule, "epsilon", clip_sample=None)
     shape = (len(captions), unet.stem.in_channels, 8, 8)
-    if sampler == "ddim":
-        z = ddim_sample(eps, shape, schedule, steps=steps, eta=eta, clip_x0=None, generator=generator, device=device)
-    else:
-        z = ddpm_sample(eps, shape, schedule, clip_x0=None, generator=generator, device=device)
+    options = sampler_options(sampler, schedule.T, steps=steps, eta=eta)
+    z = run_sampler(denoiser, shape, sampler, options, generator=generator, device=device)
     return decoder.decode(z / scale_factor)
 
 
@@ -105,7 +103,8 @@ class LDMGenerator(_Bundled):
     """Latent diffusion, caption-conditioned, classifier-free guided (see the module docstring).
 
     sampler "ddim": ``steps`` uniform-spaced timesteps, stochasticity ``eta``; "ddpm": ancestral
-    sampling over all T steps (``steps``, ``eta`` ignored). ``guidance``: the scale s ≥ 0 (1:
+    sampling over all T steps (``steps``, ``eta`` ignored); "dpmsolver++": DPM-Solver++(2M) over
+    ``steps`` "linspace"-spaced timesteps (``genbench.diffusion.dpm_solver``; ``eta`` must be 0). ``guidance``: the scale s ≥ 0 (1:
     conditional only; 0: unconditional, i.e. the null caption). ``captions``: None (shapes32 test
     captions) or a list cycled over sample indices.
     """
@@ -119,6 +118,8 @@ class LDMGenerator(_Bundled):
             raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         if not 0 <= eta <= 1:
             raise ValueError(f"eta must lie in [0, 1], got {eta}")
+        if sampler == "dpmsolver++" and eta != 0:
+            raise ValueError("dpmsolver++ is deterministic: leave eta at 0")
         if not guidance >= 0:
             raise ValueError(f"guidance must be >= 0, got {guidance}")
         if captions is not None:
@@ -128,8 +129,7 @@ class LDMGenerator(_Bundled):
         super().__init__(device, micro_batch)
         cfg = self.config
         self.schedule = schedule_from_config(cfg)
-        if sampler == "ddim" and not 1 <= steps <= self.schedule.T:
-            raise ValueError(f"steps must be in [1, {self.schedule.T}], got {steps}")
+        self.sampler_options = sampler_options(sampler, self.schedule.T, steps=steps, eta=eta)
         self.net = self._finish(build_denoiser(cfg["unet"], cfg["text_encoder"]))
         autoencoder, self.autoencoder_entry = load_autoencoder(cfg["autoencoder_sha256"])
         self.decoder = autoencoder.to(self.device)
@@ -141,6 +141,8 @@ class LDMGenerator(_Bundled):
                                    "nfe_per_step": nfe_per_step(self.guidance)}
         if sampler == "ddim":
             options |= {"steps": steps, "eta": eta, "spacing": "uniform"}
+        elif sampler == "dpmsolver++":
+            options |= self.sampler_options
         options |= {"clip_x0": None, "latent_shape": [self.net["unet"].stem.in_channels, 8, 8],
                     "scale_factor": self.scale_factor, "decoder_passes": 1, "text_encoder_passes": "1 per batch",
                     "captions": "user list, caption i = captions[i mod len]" if captions is not None

@@ -8,6 +8,7 @@ streaming sufficient statistics with provenance.
 __version__ = "0.1.0"
 
 from genbench.data.shapes32 import Shapes32Dataset, shapes32  # noqa: E402
+from genbench.diffusion import Denoiser, sample_ddim, sample_ddpm, sample_dpmsolver  # noqa: E402
 from genbench.features.base import Extracted, FeatureExtractor  # noqa: E402
 from genbench.generators import Generator, GeneratorMeta, get_generator  # noqa: E402
 from genbench.images import to_float01, to_uint8, validate_images  # noqa: E402
@@ -26,9 +27,9 @@ from genbench.registry import available_extractors, get_extractor, register_extr
 
 __all__ = [
     "__version__", "available_extractors", "bootstrap_ci", "bootstrap_many", "BootstrapResult", "clip_score",
-    "density_coverage", "EvalConfig", "evaluate", "Extracted", "FeatureExtractor", "FeatureStats",
+    "Denoiser", "density_coverage", "EvalConfig", "evaluate", "Extracted", "FeatureExtractor", "FeatureStats",
     "frechet_distance", "frechet_distance_stats", "FrechetReference", "Generator", "GeneratorMeta", "get_extractor",
     "get_generator", "inception_score", "kid", "load_reference", "MetricFamily", "MetricInfo", "precision_recall",
-    "ProvenanceMismatch", "Reference", "register_extractor", "register_family", "shapes32", "Shapes32Dataset",
-    "ssim", "to_float01", "to_uint8", "validate_images"
+    "ProvenanceMismatch", "Reference", "register_extractor", "register_family", "sample_ddim", "sample_ddpm",
+    "sample_dpmsolver", "shapes32", "Shapes32Dataset", "ssim", "to_float01", "to_uint8", "validate_images"
 ]

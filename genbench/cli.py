@@ -164,7 +164,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-GENERATOR_OPTIONS = ("steps", "eta", "spacing", "sigma_hat", "variance", "guidance", "device", "micro_batch")
+GENERATOR_OPTIONS = ("sampler", "steps", "eta", "spacing", "sigma_hat", "variance", "guidance", "device", "micro_batch")
 
 
 def _generator(args: argparse.Namespace):
@@ -276,8 +276,36 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     cfg = SweepConfig(steps=tuple(_int_list(args.steps or "10,20,50,100,1000", "--steps")),
                       etas=tuple(_float_list(args.eta or "0,0.2,0.5,1", "--eta")),
                       sigma_hat=not args.no_sigma_hat, spacing=args.spacing, n=args.num_samples or 500,
-                      seed=args.seed, batch_size=args.batch_size, resamples=args.resamples, **_sweep_reference(args))
-    return _run_sweep_and_print(args, cfg, run_sweep, sweep_markdown, "![FID against time per image](sweep.png)")
+                      seed=args.seed, batch_size=args.batch_size, resamples=args.resamples,
+                      samplers=tuple(v.strip() for v in args.samplers.split(",") if v.strip()), model=args.model,
+                      **_sweep_reference(args))
+    denoiser = _sweep_denoiser(args)
+    return _run_sweep_and_print(args, cfg, functools.partial(run_sweep, denoiser=denoiser), sweep_markdown,
+                                "![FID against time per image](sweep.png)")
+
+
+def _sweep_denoiser(args: argparse.Namespace):
+    """The ``--model`` Denoiser (None: the bundled U-Net); with ``--beta-schedule`` the object is a
+    network ``net(x, t)`` wrapped with that schedule and ``--prediction-type``."""
+    if args.model is None:
+        if args.beta_schedule is not None:
+            raise GenbenchError("--beta-schedule describes a --model network; the bundled U-Net has its own schedule")
+        return None
+    from genbench.generators.diffusion_model import load_denoiser
+
+    if args.beta_schedule is None:
+        return load_denoiser(args.model)
+    from genbench.diffusion import Denoiser
+    from genbench.generators.sources import import_object
+
+    if args.model.startswith("diffusers:") or ":" not in args.model:
+        raise GenbenchError("--beta-schedule takes --model module:net (a network net(x, t)); a diffusers folder "
+                            "carries its own scheduler config")
+    shape = _int_list(args.sample_shape, "--sample-shape")
+    if len(shape) != 3:
+        raise GenbenchError(f"--sample-shape takes C,H,W, got {args.sample_shape!r}")
+    return Denoiser.from_callable(import_object(args.model), beta_schedule=args.beta_schedule,
+                                  prediction=args.prediction_type, sample_shape=tuple(shape))
 
 
 def _cmd_sweep_guidance(args: argparse.Namespace) -> int:
@@ -394,10 +422,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("generator options (bundled generators; plug-in classes receive them as keywords)")
-    g.add_argument("--steps", type=int, default=None, help="sampling steps (ddim, ldm)")
+    g.add_argument("--sampler", default=None, choices=["ddpm", "ddim", "dpmsolver++"],
+                   help="diffusion sampler (ddpm/ddim bundled names, ldm, diffusers:PATH and Denoiser objects; "
+                        "default: the model's, ddim for diffusers:PATH)")
+    g.add_argument("--steps", type=int, default=None, help="sampling steps (ddim, dpmsolver++, ldm)")
     g.add_argument("--eta", type=float, default=None, help="DDIM η in [0, 1] (ddim, ldm)")
-    g.add_argument("--spacing", default=None, choices=["uniform", "trailing", "quadratic", "linspace"],
-                   help="DDIM timestep spacing (ddim)")
+    g.add_argument("--spacing", default=None, choices=["uniform", "leading", "trailing", "quadratic", "linspace"],
+                   help="timestep spacing: ddim uniform (= diffusers' leading) | trailing | quadratic | linspace; "
+                        "dpmsolver++ linspace (default) | leading | trailing (diffusers' DPMSolverMultistepScheduler)")
     g.add_argument("--sigma-hat", action="store_true", help="DDIM Table 1's σ̂ row (ddim)")
     g.add_argument("--variance", default=None, choices=["beta", "beta_tilde"], help="DDPM σ² (ddpm)")
     g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (ldm)")
@@ -489,7 +521,20 @@ def build_parser() -> argparse.ArgumentParser:
                                                "guidance: one η (default 0)")
     p.add_argument("--no-sigma-hat", action="store_true", help="ddim: leave out the σ̂ (larger-variance DDPM) row")
     p.add_argument("--spacing", default="uniform", choices=["uniform", "trailing", "quadratic", "linspace"],
-                   help="ddim: timestep spacing")
+                   help="ddim: timestep spacing of the DDIM rows")
+    p.add_argument("--sampler", dest="samplers", default="ddim", metavar="LIST",
+                   help="ddim: comma-separated samplers, rows for each: ddim (the η rows and σ̂), dpmsolver++ "
+                        "(DPM-Solver++(2M))")
+    p.add_argument("--model", default=None, metavar="SPEC",
+                   help="ddim: the denoiser swept: diffusers:PATH (a diffusers UNet2DModel folder with its scheduler "
+                        "config; pip install genbench[diffusers]) or module:object (a Denoiser, a callable returning "
+                        "one, or with --beta-schedule a network net(x, t)); default: the bundled DDPM U-Net")
+    p.add_argument("--beta-schedule", default=None, choices=["linear", "scaled_linear", "squaredcos_cap_v2"],
+                   help="ddim with --model module:net: the network's β schedule (T = 1000, diffusers' defaults)")
+    p.add_argument("--prediction-type", default="epsilon", choices=["epsilon", "v_prediction", "sample"],
+                   help="ddim with --model module:net and --beta-schedule: what the network predicts")
+    p.add_argument("--sample-shape", default="3,32,32", metavar="C,H,W",
+                   help="ddim with --model module:net and --beta-schedule: the shape of one sample (default 3,32,32)")
     p.add_argument("--scales", default=None, help="guidance: comma-separated scales s >= 0, e.g. 1,2,3,5,7.5")
     p.add_argument("--pairs", type=int, default=100,
                    help="guidance: captions drawn twice (seeds s, s + 1) for the same-prompt SSIM")

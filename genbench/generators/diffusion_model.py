@@ -133,9 +133,9 @@ def load_denoiser(spec: str) -> Denoiser:
         return Denoiser.from_diffusers(spec.removeprefix("diffusers:"))
     if ":" not in spec:
         raise ValueError(f"denoiser spec {spec!r} is neither diffusers:PATH nor module:object")
-    from genbench.generators.sources import _import_object
+    from genbench.generators.sources import import_object
 
-    obj = _import_object(spec)
+    obj = import_object(spec)
     if not isinstance(obj, Denoiser) and callable(obj):
         obj = obj()
     if not isinstance(obj, Denoiser):

@@ -119,7 +119,7 @@ class CallableGenerator(Generator):
         return to_uint8(images)
 
 
-def _import_object(spec: str) -> Any:
+def import_object(spec: str) -> Any:
     module_name, _, attr = spec.partition(":")
     try:
         obj = importlib.import_module(module_name)
@@ -131,8 +131,14 @@ def _import_object(spec: str) -> Any:
 
 
 def _as_generator(obj: Any, name: str, options: dict) -> Generator:
+    from genbench.diffusion import Denoiser
+
     if isinstance(obj, Generator):
         return obj
+    if isinstance(obj, Denoiser):  # a diffusion model: sampled by DenoiserGenerator with the sampler options
+        from genbench.generators.diffusion_model import DenoiserGenerator
+
+        return DenoiserGenerator(obj, **{"name": name, **options})
     if inspect.isclass(obj) and issubclass(obj, Generator):
         return obj(**options)
     if callable(obj):
@@ -142,12 +148,18 @@ def _as_generator(obj: Any, name: str, options: dict) -> Generator:
 
 def load_generator(spec: str, **options: Any) -> Generator:
     """A generator from a spec: a bundled name (``vae``, ``gan``, ``ddpm``, ``ddim``; ``options`` go
-    to it, e.g. ``steps=50, eta=0.0``), an .npz path, an image folder, ``module:callable``, or the
-    name of an entry point in ``genbench.generators`` (a Generator class gets ``options``)."""
+    to it, e.g. ``steps=50, eta=0.0``), an .npz path, an image folder, ``diffusers:PATH`` (a
+    diffusers model folder sampled by ``DenoiserGenerator`` with ``options``: sampler, steps, eta, …),
+    ``module:callable`` (or ``module:object`` holding a ``Denoiser``), or the name of an entry point
+    in ``genbench.generators`` (a Generator class gets ``options``)."""
     from genbench.generators.bundled import BUNDLED, get_bundled
 
     if spec in BUNDLED:
         return get_bundled(spec, **options)
+    if spec.startswith("diffusers:"):
+        from genbench.generators.diffusion_model import load_denoiser_generator
+
+        return load_denoiser_generator(spec, **options)
     path = Path(spec)
     if path.suffix == ".npz" and path.is_file():
         return NpzSamples(path, options.get("key"))
@@ -157,6 +169,6 @@ def load_generator(spec: str, **options: Any) -> Generator:
     if spec in plugins:
         return _as_generator(plugins[spec].load(), spec, options)
     if ":" in spec:
-        return _as_generator(_import_object(spec), spec, options)
+        return _as_generator(import_object(spec), spec, options)
     raise ValueError(f"unknown generator {spec!r}: not a bundled name ({', '.join(BUNDLED)}), an .npz file, an "
                      f"image folder, a module:callable, or a plug-in name ({', '.join(sorted(plugins)) or 'none installed'})")

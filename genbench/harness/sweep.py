@@ -1,8 +1,10 @@
-"""``genbench sweep ddim``: sampling steps against quality for the DDPM denoiser, shaped like DDIM's Table 1.
+"""``genbench sweep ddim``: sampling steps against quality for a denoiser, shaped like DDIM's Table 1.
 
-For each variant (η values, and σ̂ = "DDPM with the larger variance") and each number of steps
-S, draw n samples with seed ``seed`` and evaluate them (FID and every other metric, against the
-bundled reference statistics). Sample i starts from the same x_T in every cell (x_T is the first
+The denoiser is the bundled DDPM U-Net, or any ``Denoiser`` (``model``: a diffusers folder, a
+Python object). For each variant (DDIM's η values, σ̂ = "DDPM with the larger variance", and
+DPM-Solver++(2M) when ``samplers`` asks for it) and each number of steps S, draw n samples with
+seed ``seed`` and evaluate them (FID and every other metric the reference supports, against the
+reference: the bundled shapes32 statistics by default). Sample i starts from the same x_T in every cell (x_T is the first
 draw of sample i's own generator), so each cell's first ``ssim_n`` samples are compared by SSIM
 with the samples of the largest S of the same variant from the same initial noise (for η = 0 that
 is the deterministic DDIM path; with η > 0 the later noise differs by S, so SSIM falls for that
@@ -48,21 +50,45 @@ class SweepConfig:
     ssim_n: int = 100
     extractor: str = "shapes-net"
     reference: str = "shapes32:train"  # a Reference.load spec
+    samplers: tuple[str, ...] = ("ddim",)  # "ddim" (the η rows and σ̂) and / or "dpmsolver++"
+    model: str | None = None  # a denoiser spec (diffusers:PATH, module:object); None: the bundled U-Net
+
+
+DPM_SOLVER = "DPM-Solver++(2M)"
 
 
 def variants(cfg: SweepConfig) -> list[tuple[str, dict]]:
-    """(row label, DiffusionGenerator options) for each row of the table."""
-    rows = [(f"η = {eta:g}", {"eta": float(eta)}) for eta in cfg.etas]
-    if cfg.sigma_hat:
-        rows.append((SIGMA_HAT, {"eta": 0.0, "sigma_hat": True}))
+    """(row label, generator options) for each row of the table: DDIM's η rows (``cfg.spacing``)
+    and σ̂, then DPM-Solver++(2M) (its own default spacing, diffusers' "linspace")."""
+    unknown = set(cfg.samplers) - {"ddim", "dpmsolver++"}
+    if unknown or not cfg.samplers:
+        raise ValueError(f"sweep samplers are ddim and dpmsolver++, got {', '.join(cfg.samplers) or 'none'}")
+    rows = []
+    if "ddim" in cfg.samplers:
+        rows += [(f"η = {eta:g}", {"sampler": "ddim", "eta": float(eta), "spacing": cfg.spacing})
+                 for eta in cfg.etas]
+        if cfg.sigma_hat:
+            rows.append((SIGMA_HAT, {"sampler": "ddim", "eta": 0.0, "sigma_hat": True, "spacing": cfg.spacing}))
+    if "dpmsolver++" in cfg.samplers:
+        rows.append((DPM_SOLVER, {"sampler": "dpmsolver++"}))
     return rows
 
 
+def _cell_generator(cfg: SweepConfig, denoiser: Any, steps: int, device: str | None, options: dict):
+    """The generator of one cell: the bundled U-Net (``DiffusionGenerator``) or ``denoiser``."""
+    if denoiser is None:
+        return DiffusionGenerator(steps=steps, device=device, **options)
+    from genbench.generators.diffusion_model import DenoiserGenerator
+
+    return DenoiserGenerator(denoiser, steps=steps, device=device, name=cfg.model, **options)
+
+
 def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str | None = None,
-              progress: bool = True, log=print,
-              reference: Any = None, extractor: Any = None) -> pd.DataFrame:
-    """One row per (variant, steps): fid (with ci), kid, precision, recall, ssim_to_ref, ms_per_image,
-    images_per_s, nfe. Writes sweep.json / sweep.csv / sweep.md / sweep.png into ``out_dir``."""
+              progress: bool = True, log=print, reference: Any = None, extractor: Any = None,
+              denoiser: Any = None) -> pd.DataFrame:
+    """One row per (variant, steps): sampler, fid (with ci), kid, precision, recall, ssim_to_ref,
+    ms_per_image, images_per_s, nfe. ``denoiser``: a ``Denoiser`` (default: ``cfg.model`` loaded, or
+    the bundled U-Net). Writes sweep.json / sweep.csv / sweep.md / sweep.png into ``out_dir``."""
     if not cfg.steps or not all(s >= 1 for s in cfg.steps):
         raise ValueError(f"steps must be positive integers, got {cfg.steps}")
     steps = sorted(set(cfg.steps), reverse=True)  # the reference (largest S) first
@@ -71,15 +97,18 @@ def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str |
                           resamples=cfg.resamples, kid_subset_size=min(1000, cfg.n))
     rows, started = [], time.time()
     cells = [(label, opts, s) for label, opts in variants(cfg) for s in steps]
+    if denoiser is None and cfg.model is not None:
+        from genbench.generators.diffusion_model import load_denoiser
+
+        denoiser = load_denoiser(cfg.model)
     for i, (label, opts, s) in enumerate(cells):
         log(f"[{i + 1}/{len(cells)}] {label}, S = {s}: {cfg.n} samples", file=sys.stderr)
-        gen = TimedGenerator(DiffusionGenerator("ddim", steps=s, spacing=cfg.spacing, device=device, **opts),
-                             keep_first=cfg.ssim_n)
+        gen = TimedGenerator(_cell_generator(cfg, denoiser, s, device, opts), keep_first=cfg.ssim_n)
         record = evaluate(gen, reference, config=eval_cfg, extractor=extractor, progress=progress)
         tp, m = gen.throughput(), record["metrics"]
         if s == steps[0]:
             largest_s = gen.first
-        rows.append({"variant": label, "steps": s, "nfe": gen.meta.nfe, "fid": m["fid"]["value"],
+        rows.append({"variant": label, "sampler": opts["sampler"], "steps": s, "nfe": gen.meta.nfe, "fid": m["fid"]["value"],
                      "fid_ci_low": m["fid"]["ci"][0], "fid_ci_high": m["fid"]["ci"][1],
                      **{k: m.get(k, {}).get("value", float("nan"))
                         for k in ("kid", "precision", "recall", "mode_coverage")},
@@ -93,7 +122,7 @@ def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str |
             "cuda" if torch.cuda.is_available() else "cpu")), "wall_seconds": round(time.time() - started, 1),
             "eval_config": asdict(eval_cfg), "reference": record["provenance"]["reference"],
             "extractor": record["provenance"]["extractor"],
-            "weights_sha256": record["provenance"]["weights_sha256"], "denoiser_weights_sha256": record["meta"]["options"]["weights_sha256"]})
+            "weights_sha256": record["provenance"]["weights_sha256"], "generator": record["meta"]})
     return df
 
 
@@ -110,9 +139,9 @@ def sweep_markdown(df: pd.DataFrame, cfg: SweepConfig) -> str:
     speed = df.groupby("steps")[["ms_per_image", "images_per_s"]].median().rename_axis("S")
     front = df[df["pareto"]].sort_values("ms_per_image")
     return "\n\n".join([
-        f"FID ({cfg.extractor} features against {cfg.reference}, {cfg.n} samples per cell, seed {cfg.seed}, "
-        f"{cfg.spacing} spacing; "
-        f"the 95% intervals are in sweep.csv)", markdown_table(table(df, "fid"), ".2f"),
+        f"FID of {cfg.model or 'the bundled DDPM U-Net'} ({cfg.extractor} features against {cfg.reference}, "
+        f"{cfg.n} samples per cell, seed {cfg.seed}, DDIM rows with {cfg.spacing} spacing, DPM-Solver++ rows with "
+        f"its linspace spacing; the 95% intervals are in sweep.csv)", markdown_table(table(df, "fid"), ".2f"),
         f"Mean SSIM of each cell's first {cfg.ssim_n} samples to the S={s_ref} samples of the same row from the "
         f"same initial noise", markdown_table(table(df, "ssim_to_ref"), ".3f"),
         "Throughput per S (median over the rows of each column's cells)", markdown_table(speed, ".2f"),

@@ -639,7 +639,14 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    warnings.formatwarning = _format_warning
+    previous_format, warnings.formatwarning = warnings.formatwarning, _format_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.formatwarning = previous_format
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     # under torchrun (WORLD_SIZE > 1): join the process group (nccl for a CUDA device, else gloo), leave it at the end
     with distributed.session(getattr(args, "device", None)):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,6 @@ from genbench.metrics.inception_score import inception_score
 from genbench.metrics.modes import cell_histogram
 from genbench.metrics.stats import FeatureStats, check_same_space
 
-ImageBatches = Callable[[int, int], torch.Tensor]  # (start, n) -> uint8 NCHW images
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt")
 SHAPES32_SPLITS = ("train", "test")
 CACHE_FORMAT = 1  # bump when what a cached reference holds changes
@@ -377,12 +376,6 @@ def _batches(images: Any, n: int, batch_size: int, workers: int | None, desc: st
         yield start, batch
         bar.update(len(batch))
     bar.close()
-
-
-def iterate_batches(images: ImageBatches, n: int, batch_size: int, desc: str,
-                    progress: bool) -> Iterator[tuple[int, torch.Tensor]]:
-    """(start, images start … start+k−1) for consecutive batches of at most ``batch_size`` over [0, n)."""
-    return _batches(images, n, batch_size, 0, desc, progress)
 
 
 def compute_reference(images: Any, n: int, extractor: Any, dataset: str, split: str, sample_n: int = 10_000,

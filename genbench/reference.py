@@ -182,7 +182,21 @@ def load_reference_spec(spec: str, extractor: Any, declared: bool = True, batch_
     ref = _load_spec(spec, extractor, declared, resize_inputs, batch_size=batch_size, sample_n=sample_n,
                      progress=progress, cache=cache, workers=workers)
     ref.provenance["spec"] = spec  # what loads it again (a check re-runs a baseline's reference)
+    ref.provenance["fingerprint"] = reference_fingerprint(ref)
     return ref
+
+
+def reference_fingerprint(ref: Reference) -> str:
+    """What identifies a reference's content, whatever its path: the sha256 (first 16 hex digits)
+    of its float64 moments, else of its feature rows. Results against references of different
+    fingerprints do not compare."""
+    digest = hashlib.sha256()
+    if ref.mu is not None:
+        digest.update(np.ascontiguousarray(ref.mu, np.float64).tobytes())
+        digest.update(np.ascontiguousarray(ref.sigma, np.float64).tobytes())
+    elif ref.sample is not None:
+        digest.update(np.ascontiguousarray(ref.sample, np.float64).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _load_spec(spec: str, extractor: Any, declared: bool, resize_inputs: int | None, **compute: Any) -> Reference:

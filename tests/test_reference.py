@@ -234,3 +234,20 @@ def test_every_kind_through_the_cli_gives_the_python_fid(ref_files, spec, tmp_pa
     python = evaluate(CallableGenerator(lambda seed, start, n: shapes32("test", start, n).images, "same"),
                       str(root / spec), ["fid"], CFG, progress=False)
     assert model["metrics"]["fid"]["value"] == pytest.approx(python["metrics"]["fid"]["value"], rel=1e-12)
+
+
+def test_compare_ranks_only_results_against_the_same_reference(ref_files, tmp_path, capsys):
+    """The same images as a folder and as a genbench file are one reference (same fingerprint);
+    the bundled shapes32 statistics are another, and compare refuses to rank across them."""
+    root, _ = ref_files
+    paths = {}
+    for name, ref in (("folder", root / "pngs"), ("file", root / "genbench.npz"), ("bundled", "shapes32:train")):
+        out = tmp_path / name
+        assert main(["eval", str(root / "samples.npz"), "--ref", str(ref), "--extractor", "shapes-net",
+                     "--metrics", "fid", "-n", "40", "--resamples", "4", "--quiet", "--out", str(out)]) == 0
+        paths[name] = str(out / "results.json")
+    capsys.readouterr()
+    assert main(["compare", paths["folder"], paths["file"]]) == 0
+    assert main(["compare", paths["folder"], paths["bundled"]]) == 2
+    err = capsys.readouterr().err
+    assert "different references" in err and "shapes32:train" in err

@@ -3,8 +3,8 @@
 Models are ranked by one metric (default FID) in its better direction (the metric registry's ``direction``).
 A model whose 95% interval overlaps the interval of the model ranked just above it shares that
 model's rank and is marked "=" (the difference is inside the intervals: a tie, not an ordering).
-Records made in different feature spaces (extractor or its weights differ) cannot be compared
-and are refused; different sample counts are allowed but flagged, since FID is biased by n.
+Records made in different feature spaces (extractor or its weights differ) or against different
+references (content fingerprints differ) cannot be compared and are refused; different sample counts are allowed but flagged, since FID is biased by n.
 """
 
 from __future__ import annotations
@@ -19,12 +19,20 @@ from genbench.metrics.registry import direction, judged_metrics, table_columns
 from genbench.reports.compare import verdict
 
 
+def _reference_identities(provenances: dict[str, dict]) -> dict[str, tuple]:
+    """The reference each record was computed against: its content fingerprint when every record
+    has one, else (records made before fingerprints) its dataset, split and n."""
+    refs = {path: prov.get("reference") or {} for path, prov in provenances.items()}
+    if all(ref.get("fingerprint") for ref in refs.values()):
+        return {path: ("fingerprint", ref["fingerprint"]) for path, ref in refs.items()}
+    return {path: ("dataset", ref.get("dataset"), ref.get("split"), ref.get("n")) for path, ref in refs.items()}
+
 
 def load_models(paths: list[str | Path]) -> tuple[dict[str, dict], list[str]]:
     """Model records from results.json files, keyed "model" (or "file:model" when names repeat), and
-    warnings. Refuses records from different feature spaces."""
+    warnings. Refuses records from different feature spaces or against different references."""
     models: dict[str, dict] = {}
-    spaces, ns, warnings = {}, set(), []
+    spaces, provenances, sources, ns, warnings = {}, {}, {}, set(), []
     loaded = []
     for path in paths:
         path = Path(path)
@@ -36,12 +44,19 @@ def load_models(paths: list[str | Path]) -> tuple[dict[str, dict], list[str]]:
             raise ValueError(f"{path} is not a genbench results file (no 'models' key)")
         prov = results.get("provenance", {})
         spaces[str(path)] = (prov.get("extractor"), prov.get("weights_sha256"))
+        provenances[str(path)] = prov
+        sources[str(path)] = (prov.get("reference") or {}).get("source", "?")
         for name, record in results["models"].items():
             loaded.append((path, name, record))
             ns.update(m.get("n") for m in record.get("metrics", {}).values() if m.get("n"))
     if len(set(spaces.values())) > 1:
         raise ValueError("these results were computed in different feature spaces and cannot be compared: "
                          + "; ".join(f"{p}: {e} (weights {str(w)[:12]})" for p, (e, w) in spaces.items()))
+    references = _reference_identities(provenances)
+    if len(set(references.values())) > 1:
+        raise ValueError("these results were computed against different references and cannot be ranked together "
+                         "(FID against one set of images says nothing about another): "
+                         + "; ".join(f"{p}: {sources[p]} {references[p][1:]}" for p in references))
     names = [name for _, name, _ in loaded]
     for path, name, record in loaded:
         key = name if names.count(name) == 1 else f"{path.stem if path.stem != 'results' else path.parent.name}:{name}"

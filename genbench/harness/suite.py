@@ -101,8 +101,9 @@ def report_markdown(results: dict) -> str:
     cfg = prov.get("config", {})
     lines = [f"# genbench run — preset `{preset.get('name', '?')}`", "",
              f"{cfg.get('n')} samples per model (seed {cfg.get('seed')}), features `{prov.get('extractor', cfg.get('extractor'))}` "
-             f"(weights sha256 `{str(prov.get('weights_sha256', '?'))[:16]}…`) against `{cfg.get('dataset')}` "
-             f"{cfg.get('split')} reference statistics; 95% half-sampling intervals from {cfg.get('resamples')} "
+             f"(weights sha256 `{str(prov.get('weights_sha256', '?'))[:16]}…`) against the reference "
+             f"`{prov.get('reference', {}).get('source', cfg.get('reference'))}`; 95% half-sampling intervals from "
+             f"{cfg.get('resamples')} "
              f"resamples; device `{prov.get('device')}`; genbench {prov.get('genbench_version')}, torch "
              f"{prov.get('torch_version')}; wall time {prov.get('wall_seconds')} s.", "",
              f"Command: `{prov.get('command', '')}`", "", "## Trilemma", "", trilemma_markdown(results), "",

@@ -148,7 +148,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     record = _evaluate(gen, args, progress=not args.quiet)
     if not distributed.is_main():  # under torchrun, rank 0 alone prints and writes (its own shard's timing)
         return 0
-    if gen.meta.nfe:  # stored samples have no sampling cost to time
+    if not getattr(gen.inner, "stored", False):  # every sampled generator is timed; stored samples have no speed
         record["throughput"] = gen.throughput()
     provenance = record.pop("provenance")
     results = {"models": {gen.meta.name: record}, "provenance": provenance}
@@ -217,12 +217,13 @@ def _evaluate(gen, args: argparse.Namespace, progress: bool) -> dict:
     return record
 
 
-def _reference_and_extractor(args: argparse.Namespace):
-    """(the --ref reference, the extractor with the weights options)."""
+def _reference_and_extractor(args: argparse.Namespace, spec: str = "shapes32:train", extractor: str | None = None):
+    """(the --ref reference, else ``spec``; the --extractor, else ``extractor``, else the reference's,
+    with the weights options)."""
     from genbench.reference import resolve_extractor
 
-    spec = args.ref or "shapes32:train"
-    ext = _extractor(resolve_extractor([spec], args.extractor), args)
+    spec = args.ref or spec
+    ext = _extractor(resolve_extractor([spec], args.extractor or extractor), args)
     return _load_ref(spec, ext, args), ext
 
 
@@ -241,7 +242,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from genbench.reports.results import render
     from genbench.reports.trilemma import trilemma_markdown, trilemma_text
 
-    preset = get_preset(args.preset)
+    from genbench.harness.presets import load_suite
+
+    preset = load_suite(args.config) if args.config else get_preset(args.preset)
     if args.models:
         preset = preset.with_models(args.models.split(","))
     if args.num_samples is not None or args.seed is not None:
@@ -249,7 +252,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                      seed=preset.seed if args.seed is None else args.seed)
     name = args.name or f"{preset.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     out = Path(args.out) if args.out else Path("reports") / name
-    ref, ext = _reference_and_extractor(args)
+    ref, ext = _reference_and_extractor(args, preset.reference, preset.extractor)
     results = run_suite(preset, out, device=args.device, progress=not args.quiet, reference=ref, extractor=ext,
                         log=(lambda *a, **k: None) if args.quiet else print)
     if not distributed.is_main():
@@ -356,9 +359,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"genbench: warning: {warning}", file=sys.stderr)
     board = leaderboard(models, args.metric)
-    print(_render_frame(board, args.format))
-    print(f'"=" marks a tie: its {args.metric} interval overlaps the one of the model ranked above it',
-          file=sys.stderr)
+    rule = f'"=" marks a tie: its {args.metric} interval overlaps the one of the model ranked above it'
+    if args.format == "html":
+        from genbench.reports.html import leaderboard_html
+
+        print(leaderboard_html(board, f"genbench leaderboard by {args.metric}",
+                               [rule, *warnings, "Results: " + ", ".join(args.results)]))
+    else:
+        print(_render_frame(board, args.format))
+    print(rule, file=sys.stderr)
     return 0
 
 
@@ -500,6 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command("run", help="evaluate the bundled generators and write the trilemma report (the main job)")
     p.add_argument("--preset", default="default",
                    help="smoke | default | large | paper (docs/guide.md lists their sizes)")
+    p.add_argument("--config", default=None, metavar="SUITE.toml",
+                   help="a suite of your own models (TOML: n, seed, reference, extractor, metrics, [[models]] with "
+                        "label, generator, options, nfe); replaces --preset; started again with the same --out, "
+                        "it resumes")
     p.add_argument("--models", default=None, help="comma-separated subset of the preset's models, e.g. vae,gan")
     p.add_argument("-n", "--num-samples", type=int, metavar="N", default=None,
                    help="samples per model (default: the preset's)")
@@ -566,7 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command("compare", help="a leaderboard from results.json files; differences inside the intervals are ties")
     p.add_argument("results", nargs="+", help="results.json files (from run, eval or baseline)")
     p.add_argument("--metric", default="fid", help="rank by this metric (default fid)")
-    p.add_argument("--format", default="table", choices=["table", "json", "csv", "md"])
+    p.add_argument("--format", default="table", choices=["table", "json", "csv", "md", "html"],
+                   help="html: one static page with sortable columns (redirect it to a file)")
     p.set_defaults(func=_cmd_compare)
     p = add_command("selfcheck", help="compute every metric on closed-form cases and verify the answers")
     p.add_argument("--seed", type=int, default=0)

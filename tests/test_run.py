@@ -46,6 +46,7 @@ def test_run_writes_the_trilemma_report(tmp_path, capsys):
     assert prov["preset"]["name"] == "smoke" and prov["config"]["n"] == 40
     report = (out / "report.md").read_text()
     assert "| model | Quality |" in report and "![trilemma](trilemma.png)" in report
+    assert "against the reference `shapes32:train (bundled statistics)`" in report
     assert (out / "trilemma.png").stat().st_size > 0 and (out / "results.csv").read_text().count("\n") > 10
 
 

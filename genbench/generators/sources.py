@@ -32,6 +32,8 @@ GENERATOR_GROUP = "genbench.generators"
 class _StoredSamples(Generator):
     """Samples held in memory as uint8 NCHW; the seed is ignored (documented above)."""
 
+    stored = True  # read, not sampled: no speed to time
+
     def __init__(self, images: torch.Tensor, name: str) -> None:
         self.images = validate_images(images, name=name)
         self.meta = GeneratorMeta(name=name, resolution=tuple(self.images.shape[-2:]))
@@ -90,6 +92,8 @@ class NpzSamples(_StoredSamples):
 class FolderSamples(Generator):
     """Image files of one size in a folder (sorted by name; or class subfolders, ImageFolder
     layout), read lazily batch by batch as RGB uint8 (``genbench.data.sources.folder_source``)."""
+
+    stored = True  # read, not sampled: no speed to time
 
     def __init__(self, path: str | Path) -> None:
         self.source = folder_source(Path(path))

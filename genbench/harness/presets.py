@@ -17,16 +17,22 @@ AVX2 only; measured times in the README):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One row of the comparison: ``label`` in the tables, bundled ``generator`` name, its options."""
+    """One row of the comparison: ``label`` in the tables, ``generator`` (anything ``genbench eval``
+    takes: a bundled name, ``module:callable``, a folder, an .npz, ``diffusers:PATH``, a plug-in),
+    its options, and optionally its NFE per sample and parameter count (for callables, which
+    cannot say)."""
 
     label: str
     generator: str
     options: dict[str, Any] = field(default_factory=dict)
+    nfe: int | None = None
+    parameters: int | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,9 @@ class Preset:
     seed: int = 0
     micro_batch: int = 50
     description: str = ""
+    reference: str = "shapes32:train"  # anything --ref takes
+    extractor: str | None = None  # None: the reference's
+    metrics: tuple[str, ...] | None = None  # None: all that apply
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +84,48 @@ PRESETS: dict[str, Preset] = {
     "paper": Preset("paper", n=50_000, batch_size=1000, resamples=100, models=TRILEMMA_MODELS, micro_batch=1000,
                     description="for a GPU: 50,000 samples per model, matching the reference statistics"),
 }
+
+
+SUITE_KEYS = {"name", "n", "seed", "batch_size", "resamples", "micro_batch", "reference", "extractor", "metrics",
+              "description", "models"}
+MODEL_KEYS = {"label", "generator", "options", "nfe", "parameters"}
+
+
+def load_suite(path: str | Path) -> Preset:
+    """A suite from a TOML file (standard library ``tomllib``): ``n`` (required), ``seed``,
+    ``batch_size``, ``resamples``, ``micro_batch``, ``reference``, ``extractor``, ``metrics``, and
+    ``[[models]]`` tables with ``label``, ``generator``, optional ``options``, ``nfe``, ``parameters``.
+    Unknown keys, missing keys and repeated labels are one-line errors."""
+    import tomllib
+
+    from genbench.errors import GenbenchError
+
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GenbenchError(f"cannot read suite {path}: {exc}") from exc
+    unknown = set(data) - SUITE_KEYS
+    if unknown or "n" not in data or not data.get("models"):
+        raise GenbenchError(f"suite {path}: " + (f"unknown keys {sorted(unknown)} (known: {sorted(SUITE_KEYS)})"
+                                                  if unknown else "needs n and at least one [[models]] table"))
+    models = []
+    for i, m in enumerate(data["models"]):
+        if not isinstance(m, dict) or set(m) - MODEL_KEYS or not {"label", "generator"} <= set(m):
+            raise GenbenchError(f"suite {path}: model {i + 1} needs label and generator (and may have "
+                                f"options, nfe, parameters), got {sorted(m) if isinstance(m, dict) else m!r}")
+        models.append(ModelSpec(str(m["label"]), str(m["generator"]), dict(m.get("options", {})), m.get("nfe"),
+                                m.get("parameters")))
+    labels = [m.label for m in models]
+    if len(set(labels)) != len(labels):
+        raise GenbenchError(f"suite {path}: labels repeat: {labels}")
+    n = int(data["n"])
+    metrics = data.get("metrics")
+    return Preset(name=str(data.get("name", path.stem)), n=n, batch_size=int(data.get("batch_size", min(n, 50))),
+                  resamples=int(data.get("resamples", 50)), models=tuple(models), seed=int(data.get("seed", 0)),
+                  micro_batch=int(data.get("micro_batch", 50)), description=str(data.get("description", "")),
+                  reference=str(data.get("reference", "shapes32:train")), extractor=data.get("extractor"),
+                  metrics=None if metrics is None else tuple(metrics))
 
 
 def get_preset(name: str) -> Preset:

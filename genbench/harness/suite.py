@@ -23,7 +23,7 @@ import torch
 from genbench.features.weights import WeightsError
 from genbench.generators.bundled import get_bundled
 from genbench.harness.distributed import is_main
-from genbench.harness.presets import Preset
+from genbench.harness.presets import ModelSpec, Preset
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.harness.throughput import TimedGenerator
 from genbench.io import atomic_write_text, command_line
@@ -37,7 +37,8 @@ GRID_SAMPLES = 64
 
 def eval_config(preset: Preset) -> EvalConfig:
     """The EvalConfig every model of ``preset`` is evaluated with."""
-    return EvalConfig(n=preset.n, seed=preset.seed, batch_size=preset.batch_size,
+    return EvalConfig(n=preset.n, seed=preset.seed, batch_size=preset.batch_size, reference=preset.reference,
+                      extractor=preset.extractor, metrics=preset.metrics,
                       resamples=preset.resamples, kid_subset_size=min(1000, preset.n))
 
 
@@ -50,9 +51,14 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
     started = time.time()
     out = Path(out_dir) if out_dir is not None else None
     results: dict[str, Any] = {"models": {}, "skipped": {}, "provenance": {}}
+    done = _finished_models(out, preset)
     for i, spec in enumerate(preset.models):
+        if spec.label in done:  # resumed: this model's record from the interrupted run
+            log(f"[{i + 1}/{len(preset.models)}] {spec.label}: done in the interrupted run, kept", file=sys.stderr)
+            results["models"][spec.label] = done[spec.label]
+            continue
         try:
-            inner = get_bundled(spec.generator, device=device, **{"micro_batch": preset.micro_batch, **spec.options})
+            inner = _load_model(spec, preset, device)
         except WeightsError as exc:  # e.g. a generator whose training has not landed: report it, run the rest
             log(f"[{i + 1}/{len(preset.models)}] {spec.label}: skipped ({exc})", file=sys.stderr)
             results["skipped"][spec.label] = str(exc)
@@ -60,8 +66,11 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
         log(f"[{i + 1}/{len(preset.models)}] {spec.label}: {preset.n} samples", file=sys.stderr)
         gen = TimedGenerator(inner, keep_first=GRID_SAMPLES)
         gen.meta.name = spec.label
+        for key in ("nfe", "parameters"):  # what a callable cannot say, as the suite declares it
+            if getattr(spec, key) is not None:
+                setattr(gen.meta, key, getattr(spec, key))
         record = evaluate(gen, reference, config=cfg, extractor=extractor, progress=progress)
-        record["throughput"] = gen.throughput()
+        record["throughput"] = stored_throughput(gen) if getattr(inner, "stored", False) else gen.throughput()
         shared = record.pop("provenance")
         results["provenance"] = {**shared, "preset": preset.to_dict(), "command": command_line(),
                                  "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
@@ -82,6 +91,41 @@ def run_suite(preset: Preset, out_dir: str | Path | None, device: str | None = N
     if out is not None and is_main():
         write_report(results, out)
     return results
+
+
+def _load_model(spec: ModelSpec, preset: Preset, device: str | None):
+    """A bundled generator with the preset's micro-batch, or anything ``genbench eval`` takes."""
+    from genbench.generators.bundled import BUNDLED
+    from genbench.generators.sources import load_generator
+
+    if spec.generator in BUNDLED:
+        return get_bundled(spec.generator, device=device, **{"micro_batch": preset.micro_batch, **spec.options})
+    if spec.generator.startswith("diffusers:"):
+        return load_generator(spec.generator, device=device, **{"micro_batch": preset.micro_batch, **spec.options})
+    return load_generator(spec.generator, **spec.options)
+
+
+def stored_throughput(gen: TimedGenerator) -> dict:
+    """Stored samples (a folder, an .npz) were not sampled: no speed, and the record says so."""
+    return {"images_per_s": float("nan"), "ms_per_image": float("nan"), "nfe": gen.meta.nfe,
+            "method": "stored samples: read, not sampled, so no speed"}
+
+
+def _finished_models(out: Path | None, preset: Preset) -> dict[str, dict]:
+    """Model records of an earlier run of the same suite in ``out`` (its results.json, written after
+    every model), so a run started again after an interrupt resumes; {} when there is none or
+    the suite differs."""
+    path = None if out is None else out / "results.json"
+    if path is None or not path.is_file():
+        return {}
+    try:
+        earlier = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}
+    if earlier.get("provenance", {}).get("preset") != json.loads(json.dumps(preset.to_dict())):
+        return {}
+    return {label: record for label, record in earlier.get("models", {}).items()
+            if label in {m.label for m in preset.models}}
 
 
 def write_report(results: dict, out: Path) -> list[Path]:

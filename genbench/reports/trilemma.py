@@ -42,13 +42,19 @@ def _value(record: dict, metric: str) -> float:
     return float(m["value"]) if m else math.nan
 
 
+def _fastest(models: dict) -> float:
+    """The highest images/s among the models that were timed (stored samples have none)."""
+    speeds = [r.get("throughput", {}).get("images_per_s", math.nan) for r in models.values()]
+    return max((v for v in speeds if not math.isnan(v)), default=math.nan)
+
+
 def corners(results: dict) -> dict[str, list[str]]:
     """Model name → the trilemma corners it holds, by the rule in the module docstring."""
     models = results["models"]
     best_fid = min((_value(r, "fid") for r in models.values()), default=math.nan)
     best_coverage = max((_value(r, "coverage") for r in models.values()), default=math.nan)
     best_modes = max((_value(r, "mode_coverage") for r in models.values()), default=math.nan)
-    fastest = max((r.get("throughput", {}).get("images_per_s", math.nan) for r in models.values()), default=math.nan)
+    fastest = _fastest(models)
     out = {}
     for name, r in models.items():
         held = []
@@ -67,8 +73,7 @@ def trilemma_frame(results: dict) -> pd.DataFrame:
     """Numbers of the trilemma table: one row per model, columns (group, label) as in ``columns()``
     plus Speed (NFE, images/s, × fastest) and the corners held."""
     held = corners(results)
-    fastest = max((r.get("throughput", {}).get("images_per_s", math.nan) for r in results["models"].values()),
-                  default=math.nan)
+    fastest = _fastest(results["models"])
     rows = {}
     for name, r in results["models"].items():
         row = {(group, label): _value(r, key) * SCALE.get(key, 1.0) for group, key, label, _ in columns()}
@@ -114,9 +119,9 @@ def trilemma_markdown(results: dict) -> str:
             elif label == "NFE":
                 cells.append(f"{value:g}" if isinstance(value, (int, float)) else str(value))
             elif label == "images/s":
-                cells.append(f"{value:,.1f}")
+                cells.append("stored" if math.isnan(value) else f"{value:,.1f}")  # stored samples: no speed
             elif label == "× fastest":
-                cells.append(f"{value:.3g}")
+                cells.append("–" if math.isnan(value) else f"{value:.3g}")
             else:
                 cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")

@@ -1,5 +1,8 @@
 """Presets for ``genbench run``: which bundled generators, with which options, on how many samples.
 
+The bundled presets are suite files (``genbench/presets/<name>.toml``) read by ``load_suite``, the
+same reader as ``genbench run --config``.
+
 Every model in a preset is evaluated on the same number of samples ``n``, because FID and the
 k-NN metrics are biased by n: numbers taken at different n are not comparable (KID is
 unbiased, FID is not). The cost is set by the slowest model, DDPM with 1000 network
@@ -65,27 +68,6 @@ class Preset:
         return replace(self, models=tuple(by_label[label] for label in labels))
 
 
-TRILEMMA_MODELS = (
-    ModelSpec("vae", "vae"),
-    ModelSpec("gan", "gan"),
-    ModelSpec("ddpm-1000", "ddpm"),
-    ModelSpec("ddim-50", "ddim", {"steps": 50, "eta": 0.0}),
-    ModelSpec("ddim-10", "ddim", {"steps": 10, "eta": 0.0}),
-    ModelSpec("ldm", "ldm", {"steps": 50, "eta": 0.0, "guidance": 3.0}),
-)
-
-PRESETS: dict[str, Preset] = {
-    "smoke": Preset("smoke", n=32, batch_size=32, resamples=20, models=TRILEMMA_MODELS, micro_batch=32,
-                    description="pipeline check, under 2 min on a 2-core CPU; numbers too noisy to compare"),
-    "default": Preset("default", n=200, batch_size=50, resamples=50, models=TRILEMMA_MODELS,
-                      description="the README's first command, under 10 min with the install on a 2-core CPU"),
-    "large": Preset("large", n=10_000, batch_size=500, resamples=100, models=TRILEMMA_MODELS, micro_batch=500,
-                    description="for a GPU: 10,000 samples per model"),
-    "paper": Preset("paper", n=50_000, batch_size=1000, resamples=100, models=TRILEMMA_MODELS, micro_batch=1000,
-                    description="for a GPU: 50,000 samples per model, matching the reference statistics"),
-}
-
-
 SUITE_KEYS = {"name", "n", "seed", "batch_size", "resamples", "micro_batch", "reference", "extractor", "metrics",
               "description", "models"}
 MODEL_KEYS = {"label", "generator", "options", "nfe", "parameters"}
@@ -128,8 +110,22 @@ def load_suite(path: str | Path) -> Preset:
                   metrics=None if metrics is None else tuple(metrics))
 
 
+PRESET_NAMES = ("smoke", "default", "large", "paper")
+
+
+def preset_path(name: str) -> Path:
+    """The suite file of bundled preset ``name`` (``genbench/presets/<name>.toml``, package data)."""
+    return Path(__file__).resolve().parent.parent / "presets" / f"{name}.toml"
+
+
 def get_preset(name: str) -> Preset:
-    """The preset called ``name`` (see ``PRESETS``)."""
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
-    return PRESETS[name]
+    """The bundled preset called ``name``: a suite file like any user's (``load_suite``)."""
+    if name not in PRESET_NAMES:
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESET_NAMES)}")
+    return load_suite(preset_path(name))
+
+
+def __getattr__(name: str):
+    if name == "PRESETS":  # every bundled preset, loaded from its file
+        return {n: get_preset(n) for n in PRESET_NAMES}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -298,16 +298,12 @@ def _foreign(path: Path, extractor: Any) -> Reference:
 def _adm(path: Path, extractor: Any, **compute: Any) -> Reference:
     """ADM evaluator batch: stored moments for FID; features (KID, PR, …) from ``arr_0``."""
     mu, sigma, n = _foreign_moments(path, extractor)
-    from genbench.data.sources import ImageSource
-    from genbench.generators.sources import NpzSamples
-
-    samples = NpzSamples(path, key="arr_0")
-    source = ImageSource(f"npz:{path.name}", len(samples.images), lambda s, k: samples.images[s:s + k])
+    source = _npz_source(path, key="arr_0")
     images = _from_images(source, str(path), extractor, fingerprint=_file_fingerprint(path), **compute)
     computed_mu = images.mu
-    provenance = {**_declared(path, extractor, "ADM reference batch", n or len(samples.images)),
+    provenance = {**_declared(path, extractor, "ADM reference batch", n or source.n),
                   "fid_moments": "stored in the file (mu, sigma)",
-                  "features_from": f"arr_0 ({len(samples.images)} images, computed)",
+                  "features_from": f"arr_0 ({source.n} images, computed)",
                   "sample_n": None if images.sample is None else len(images.sample),
                   "stored_vs_computed_mu_max_abs": float(np.abs(computed_mu - mu).max())}
     return Reference(None, images.sample, provenance, images.cell_histogram, images.extras, moments=(mu, sigma))
@@ -315,15 +311,19 @@ def _adm(path: Path, extractor: Any, **compute: Any) -> Reference:
 
 # -- images (computed once, cached) -------------------------------------------------------------------
 
+def _npz_source(path: Path, key: str | None = None):
+    """The uint8 samples of an .npz (``key``, default arr_0 or its only array) as an ImageSource."""
+    from genbench.data.sources import ImageSource
+    from genbench.generators.sources import NpzSamples
+
+    samples = NpzSamples(path, key)
+    return ImageSource(samples.meta.name, len(samples.images), lambda s, k: samples.images[s:s + k])
+
+
 def _images_source(path: Path, resize_inputs: int | None):
-    from genbench.data.sources import ImageSource, image_source
+    from genbench.data.sources import image_source
 
-    if path.suffix == ".npz":
-        from genbench.generators.sources import NpzSamples
-
-        samples = NpzSamples(path)
-        return ImageSource(samples.meta.name, len(samples.images), lambda s, k: samples.images[s:s + k])
-    return image_source(str(path), resize_inputs=resize_inputs)
+    return _npz_source(path) if path.suffix == ".npz" else image_source(str(path), resize_inputs=resize_inputs)
 
 
 def _file_fingerprint(path: Path) -> list:

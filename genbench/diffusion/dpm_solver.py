@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from genbench.diffusion.denoiser import Denoiser
 from genbench.diffusion.samplers import Randomness, _initial_noise
+from genbench.diffusion.schedule import distinct_descending
 
 DPM_SPACINGS = ("linspace", "leading", "trailing")
 FINAL_SIGMAS = ("zero", "sigma_min")
@@ -54,10 +55,7 @@ def dpm_solver_timesteps(T: int, steps: int, spacing: str = "linspace") -> list[
         ts = np.round(T - np.arange(steps) * (T / steps)) - 1
     else:
         raise ValueError(f"unknown DPM-Solver spacing {spacing!r}; allowed: {', '.join(DPM_SPACINGS)}")
-    out = sorted({int(t) for t in ts}, reverse=True)
-    if len(out) != steps:
-        raise ValueError(f"spacing {spacing!r} gives only {len(out)} distinct timesteps for steps={steps}, T={T}")
-    return out
+    return distinct_descending(ts, steps, spacing, T)
 
 
 def _levels(denoiser: Denoiser, timesteps: Sequence[int], final_sigma: str) -> tuple[list[float], list[float]]:

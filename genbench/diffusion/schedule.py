@@ -12,6 +12,7 @@ respacing (β'_i = 1 − ᾱ_τi / ᾱ_τ(i−1)).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,7 +106,12 @@ def spaced_timesteps(T: int, steps: int, spacing: str = "uniform") -> list[int]:
         ts = np.round(np.linspace(0, T - 1, steps))
     else:
         raise ValueError(f"unknown spacing {spacing!r}; allowed: {', '.join(SPACINGS)}")
-    ts = sorted({int(t) for t in ts}, reverse=True)
-    if len(ts) != steps:
-        raise ValueError(f"spacing {spacing!r} gives only {len(ts)} distinct timesteps for steps={steps}, T={T}")
-    return ts
+    return distinct_descending(ts, steps, spacing, T)
+
+
+def distinct_descending(ts: Sequence[float], steps: int, spacing: str, T: int) -> list[int]:  # noqa: N803
+    """``ts`` as distinct descending ints; ValueError when fewer than ``steps`` remain."""
+    out = sorted({int(t) for t in ts}, reverse=True)
+    if len(out) != steps:
+        raise ValueError(f"spacing {spacing!r} gives only {len(out)} distinct timesteps for steps={steps}, T={T}")
+    return out

@@ -14,6 +14,10 @@ from genbench.generators import Generator, GeneratorMeta, get_generator  # noqa:
 from genbench.images import to_float01, to_uint8, validate_images  # noqa: E402
 from genbench.metrics.bootstrap import BootstrapResult, bootstrap_ci, bootstrap_many  # noqa: E402
 from genbench.metrics.clip_score import clip_score  # noqa: E402
+from genbench.metrics.cmmd import cmmd  # noqa: E402
+from genbench.metrics.infinity import fid_infinity, is_infinity  # noqa: E402
+from genbench.metrics.memorization import authenticity, authpct, ct_score, mifid  # noqa: E402
+from genbench.metrics.vendi import vendi_score  # noqa: E402
 from genbench.metrics.frechet import FrechetReference, frechet_distance, frechet_distance_stats  # noqa: E402
 from genbench.metrics.inception_score import inception_score  # noqa: E402
 from genbench.metrics.kid import kid  # noqa: E402
@@ -26,10 +30,10 @@ from genbench.reference import Reference, load_reference  # noqa: E402
 from genbench.registry import available_extractors, get_extractor, register_extractor  # noqa: E402
 
 __all__ = [
-    "__version__", "available_extractors", "bootstrap_ci", "bootstrap_many", "BootstrapResult", "clip_score",
+    "__version__", "authenticity", "authpct", "available_extractors", "bootstrap_ci", "bootstrap_many", "BootstrapResult", "clip_score", "cmmd", "ct_score",
     "Denoiser", "density_coverage", "EvalConfig", "evaluate", "Extracted", "FeatureExtractor", "FeatureStats",
-    "frechet_distance", "frechet_distance_stats", "FrechetReference", "Generator", "GeneratorMeta", "get_extractor",
-    "get_generator", "inception_score", "kid", "load_reference", "MetricFamily", "MetricInfo", "precision_recall",
+    "fid_infinity", "frechet_distance", "frechet_distance_stats", "FrechetReference", "Generator", "GeneratorMeta", "get_extractor",
+    "get_generator", "inception_score", "is_infinity", "kid", "load_reference", "MetricFamily", "MetricInfo", "mifid", "precision_recall",
     "ProvenanceMismatch", "Reference", "register_extractor", "register_family", "sample_ddim", "sample_ddpm",
-    "sample_dpmsolver", "shapes32", "Shapes32Dataset", "ssim", "to_float01", "to_uint8", "validate_images"
+    "sample_dpmsolver", "shapes32", "Shapes32Dataset", "ssim", "to_float01", "to_uint8", "validate_images", "vendi_score"
 ]

@@ -190,7 +190,7 @@ def _eval_config(args: argparse.Namespace):
     return EvalConfig(n=n, seed=preset.seed if args.seed is None else args.seed,
                       batch_size=min(n, preset.batch_size if args.batch_size is None else args.batch_size),
                       extractor=args.extractor, reference=args.ref or "shapes32:train",
-                      metrics=_metric_list(args.metrics),
+                      metrics=_metric_list(args.metrics), heldout=getattr(args, "heldout", None),
                       resamples=preset.resamples if args.resamples is None else args.resamples,
                       kid_subset_size=min(1000, n))
 
@@ -449,9 +449,11 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_weights_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", default=None, help="inception-v3-fid: a weights file in pytorch-fid's layout")
-    p.add_argument("--resize", default=None, choices=["tf", "bilinear"],
-                   help="inception-v3-fid: tf (torch-fidelity, the default) or bilinear (pytorch-fid)")
+    p.add_argument("--weights", default=None, help="the extractor's weights file (inception-v3-fid: pytorch-fid's "
+                                                   "layout; dinov2-vit-l14: the official state dict)")
+    p.add_argument("--resize", default=None, choices=["tf", "bilinear", "pil-bicubic", "torch-bicubic-antialias"],
+                   help="inception-v3-fid: tf (torch-fidelity, the default) or bilinear (pytorch-fid); "
+                        "dinov2-vit-l14: pil-bicubic (dgm-eval, the default) or torch-bicubic-antialias (EDM2)")
     p.add_argument("--any-weights", action="store_true",
                    help="inception-v3-fid: no warning for a --weights file other than the canonical one (its "
                         "sha256 is recorded either way)")
@@ -481,8 +483,12 @@ def _add_reference_options(p: argparse.ArgumentParser, with_metrics: bool = True
                         "inception-v3-fid for other images; required for foreign statistics)")
     if with_metrics:
         g.add_argument("--metrics", default=None, metavar="LIST",
-                       help="comma-separated metric families or result keys: fid,kid,is,pr,dc,ssim,clip,modes,prompt "
-                            "(default: all that the reference, extractor and generator support)")
+                       help="comma-separated metric families or result keys: fid,kid,is,pr,dc,ssim,clip,modes,prompt,"
+                            "vendi; asked for by name only: fid_inf,is_inf,authpct,ct,mifid,cmmd,fd_dinov2 "
+                            "(default: every default one the reference, extractor and generator support)")
+        g.add_argument("--heldout", default=None, metavar="REF",
+                       help="held-out data for the C_T data-copying test (--metrics ct), in the reference's form "
+                            "(default: shapes32:test when the reference is shapes32:train)")
     _add_weights_options(g)
     _add_reading_options(g)
 

@@ -186,6 +186,31 @@ def load_reference_spec(spec: str, extractor: Any, declared: bool = True, batch_
     return ref
 
 
+def holds_images(spec: str) -> bool:
+    """Whether reference ``spec`` is images (shapes32, a folder, an .npz of samples, a torchvision
+    root, an ADM batch's ``arr_0``), so it can be put in any feature space."""
+    return _kind(spec)[0] in ("shapes32", "images", "adm")
+
+
+def load_reference_images(spec: str, extractor: Any, **options: Any) -> Reference:
+    """The images of reference ``spec`` in ``extractor``'s feature space, computed and cached like
+    any image reference (a second feature space: CMMD's CLIP, FD-DINOv2). An ADM batch gives its
+    ``arr_0`` (its stored moments are Inception's). ``options``: as ``load_reference_spec``."""
+    kind, path = _kind(spec)
+    if kind == "adm":
+        keep = {k: v for k, v in options.items() if k != "resize_inputs"}
+        ref = _from_images(_npz_source(path, key="arr_0"), str(path), extractor, fingerprint=_file_fingerprint(path),
+                           **keep)
+        ref.provenance |= {"spec": spec, "features_from": "arr_0 (computed)"}
+        ref.provenance["fingerprint"] = reference_fingerprint(ref)
+        return ref
+    if kind not in ("shapes32", "images"):
+        raise GenbenchError(f"reference {spec} holds statistics, not images: it cannot be put in the feature space of "
+                            f"{extractor.name} (give a folder, an .npz of samples, a torchvision root, an ADM batch "
+                            "or shapes32)")
+    return load_reference_spec(spec, extractor, declared=True, **options)
+
+
 def reference_fingerprint(ref: Reference) -> str:
     """What identifies a reference's content, whatever its path: the sha256 (first 16 hex digits)
     of its float64 moments, else of its feature rows. Results against references of different

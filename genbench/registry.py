@@ -19,7 +19,7 @@ EXTRACTOR_GROUP = "genbench.feature_extractors"
 
 _EXTRACTORS: dict[str, Callable[..., Any]] = {}
 _BUILTIN_MODULES = ("genbench.features.inception", "genbench.features.clip", "genbench.features.shapes",
-                    "genbench.features.shapes_clip")
+                    "genbench.features.shapes_clip", "genbench.features.dinov2", "genbench.features.clip_cmmd")
 _loaded = False
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import platform
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,7 +50,7 @@ from genbench.metrics.bootstrap import bootstrap_ci, bootstrap_many
 from genbench.metrics.stats import check_same_space
 from genbench.metrics.registry import Availability, BatchView, EvalContext, MetricFamily, metric_info, select_families
 from genbench.microbatch import aligned_unit, round_up
-from genbench.reference import Reference, load_reference_spec, resolve_extractor
+from genbench.reference import Reference, holds_images, load_reference_images, load_reference_spec, resolve_extractor
 from genbench.registry import get_extractor
 
 
@@ -59,7 +59,9 @@ class EvalConfig:
     """How an evaluation is run; recorded with its results. ``reference``: a ``Reference.load``
     spec (default: the bundled shapes32 train statistics); ``extractor``: None takes the one the
     reference records (shapes-net for shapes32); ``metrics``: family names (None: every one the
-    extractor, reference and generator support)."""
+    extractor, reference and generator support); ``heldout``: held-out data for C_T (None: the
+    test split when the reference is shapes32's train split); ``cmmd_extractor`` /
+    ``dinov2_extractor``: the second feature spaces of CMMD and FD-DINOv2."""
 
     n: int = 2000
     seed: int = 0
@@ -73,6 +75,12 @@ class EvalConfig:
     ssim_pairs: int = 500
     confidence_threshold: float = 0.9
     clip_model: str = "shapes-clip"
+    heldout: str | None = None
+    vendi_q: float = 1.0
+    mifid_eps: float = 0.1
+    mifid_mean_over: str = "fake"
+    cmmd_extractor: str = "clip-vit-l14-336"
+    dinov2_extractor: str = "dinov2-vit-l14"
 
 
 def _metric(value: float, res=None, n: int = 0, name: str | None = None, **extra) -> dict:
@@ -87,7 +95,8 @@ def _metric(value: float, res=None, n: int = 0, name: str | None = None, **extra
 
 
 def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalConfig, chosen: list[MetricFamily],
-                        shard: range, batch_size: int, progress: bool) -> dict[str, list[torch.Tensor]]:
+                        shard: range, batch_size: int, progress: bool,
+                        extractors: dict[str, FeatureExtractor]) -> dict[str, list[torch.Tensor]]:
     """Sample indices ``shard`` in batches of ``batch_size`` (from ``shard.start``: both multiples of
     every micro-batch size involved), run the extractor once per batch and the chosen families'
     ``collect``; return this shard's per-sample outputs as lists of per-batch tensors."""
@@ -105,7 +114,8 @@ def _sample_and_extract(generator: Generator, ext: FeatureExtractor, cfg: EvalCo
         parts["features"].append(out.features)
         if out.probs is not None:
             parts["probs"].append(out.probs)
-        view = BatchView(batch, lo, None if captions_for is None else captions_for(lo, len(batch)), pred, cfg)
+        view = BatchView(batch, lo, None if captions_for is None else captions_for(lo, len(batch)), pred, cfg,
+                         extractors)
         for family in collectors:
             for key, column in family.collect(view).items():
                 parts[key].append(column)
@@ -125,15 +135,24 @@ def _gather(parts: dict[str, list[torch.Tensor]]) -> dict[str, np.ndarray]:
 
 
 def load_reference_once(spec: str, ext: FeatureExtractor, declared: bool, progress: bool = True,
-                        **options: Any) -> Reference:
-    """``load_reference_spec(spec, ext, …)``; under torchrun rank 0 loads first (computing and caching
-    an image reference), then the other ranks read its cache."""
+                        loader: Callable[..., Reference] = load_reference_spec, **options: Any) -> Reference:
+    """``loader(spec, ext, …)`` (default ``load_reference_spec``); under torchrun rank 0 loads first
+    (computing and caching an image reference), then the other ranks read its cache."""
+    if loader is load_reference_spec:
+        options["declared"] = declared
     if distributed.world_size() == 1:
-        return load_reference_spec(spec, ext, declared=declared, progress=progress, **options)
-    ref = load_reference_spec(spec, ext, declared=declared, progress=progress, **options) if distributed.is_main() \
-        else None
+        return loader(spec, ext, progress=progress, **options)
+    ref = loader(spec, ext, progress=progress, **options) if distributed.is_main() else None
     distributed.barrier()
-    return ref if ref is not None else load_reference_spec(spec, ext, declared=declared, progress=False, **options)
+    return ref if ref is not None else loader(spec, ext, progress=False, **options)
+
+
+def heldout_spec(cfg: EvalConfig, reference_spec: str) -> str | None:
+    """The held-out data C_T compares with: ``cfg.heldout``, else shapes32's test split when the
+    reference is its train split, else None."""
+    if cfg.heldout is not None:
+        return cfg.heldout
+    return "shapes32:test" if reference_spec in ("shapes32", "shapes32:train") else None
 
 
 def _load_reference(reference: Reference | str | None, cfg: EvalConfig, ext: FeatureExtractor, declared: bool,
@@ -181,25 +200,37 @@ def evaluate(generator: Generator, reference: Reference | str | None = None, met
     ref = _load_reference(reference, cfg, ext, declared, progress)
     check_same_space(ref.provenance, ext.provenance(), f"reference {ref.provenance.get('source')}",
                      "the extractor in use")
-    cfg = dataclasses.replace(cfg, extractor=ext.name, reference=ref.provenance.get("spec", cfg.reference))
+    spec = ref.provenance.get("spec", cfg.reference)
+    cfg = dataclasses.replace(cfg, extractor=ext.name, reference=spec, heldout=heldout_spec(cfg, spec))
     available = Availability(ref.provides() | ({"extractor.predictions"} if hasattr(ext, "extract_all") else set())
-                             | ({"generator.captions"} if hasattr(generator, "captions_for") else set()),
+                             | ({"generator.captions"} if hasattr(generator, "captions_for") else set())
+                             | ({"reference.images"} if holds_images(spec) else set())
+                             | ({"reference.heldout"} if cfg.heldout is not None else set()),
                              {"reference": str(ref.provenance.get("source")), "extractor": ext.name,
                               "generator": generator.meta.name})
     # whether the extractor gives class probabilities shows in its output: those families wait for it
     skipped = {f.name: available.missing(f) for f in chosen if set(f.needs) - available.met - {"extractor.probs"}}
     runnable = [f for f in chosen if f.name not in skipped]
+    # second feature spaces are built before sampling, so missing weights fail at once
+    extractors = {f.name: get_extractor(getattr(cfg, f.aux_extractor)) for f in runnable if f.aux_extractor}
+    heldout = None
+    if any("reference.heldout" in f.needs for f in runnable):
+        heldout = load_reference_once(cfg.heldout, ext, declared, progress)
+        check_same_space(heldout.provenance, ext.provenance(), f"held-out reference {cfg.heldout}",
+                         "the extractor in use")
     unit = aligned_unit(getattr(generator, "micro_batch", None), ext.micro_batch)
     batch_size = round_up(cfg.batch_size, unit)
     shard = distributed.shard_range(cfg.n, distributed.rank(), distributed.world_size(), unit=unit)
-    columns = _gather(_sample_and_extract(generator, ext, cfg, runnable, shard, batch_size, progress))
+    columns = _gather(_sample_and_extract(generator, ext, cfg, runnable, shard, batch_size, progress, extractors))
     if "probs" in columns:
         available.met.add("extractor.probs")
     for f in runnable:
         if (why := available.missing(f)) is not None:
             skipped[f.name] = why
     runnable = [f for f in runnable if f.name not in skipped]
-    ctx = EvalContext(columns.pop("features"), columns.pop("probs", None), columns, ref, cfg)
+    ctx = EvalContext(columns.pop("features"), columns.pop("probs", None), columns, ref, cfg, heldout,
+                      lambda aux: load_reference_once(spec, aux, True, progress, loader=load_reference_images),
+                      extractors)
     metrics_out = _compute(ctx, runnable, progress)
     return {"metrics": metrics_out, "skipped": skipped, "meta": generator.meta.to_dict(),
             "provenance": {"config": asdict(cfg), **ext.provenance(), "reference": ref.provenance,
@@ -214,8 +245,13 @@ def _compute(ctx: EvalContext, families: list[MetricFamily], progress: bool) -> 
     and on ``resamples`` half-samples; per-item means with a percentile bootstrap."""
     cfg, n = ctx.config, len(ctx.features)
     everything = np.arange(n)
-    set_families = [f for f in families if f.compute is not None]
+    set_families = [f for f in families if f.compute is not None and f.resample]
     out: dict[str, dict] = {}
+    for family in families:  # whole-sample statistics with their own intervals (or none)
+        if family.compute is not None and not family.resample:
+            for key, value in family.compute(ctx, everything, True).items():
+                extra = value if isinstance(value, dict) else {"value": value}
+                out[key] = _metric(extra["value"], None, n, key, **{k: v for k, v in extra.items() if k != "value"})
     if set_families:
         full = {k: v for f in set_families for k, v in f.compute(ctx, everything, True).items()}
 

@@ -16,7 +16,16 @@ A *family* is what ``--metrics`` names (``fid``, ``kid``, ``is``, ``pr``, ``dc``
     (percentile-bootstrap intervals), each an array or (array, extra fields);
 - ``collect(batch)``: optional per-sample columns computed while the images are at hand (e.g. a
   CLIP score per (image, caption)), gathered in sample order across processes under the names
-  ``columns``.
+  ``columns``;
+- ``resample=False``: ``compute`` runs on the whole sample only and returns its own interval, if
+  any, as ``{"value": v, "ci": [lo, hi], ...}`` (FID∞'s fit, C_T's test statistic);
+- ``default=False``: run only when asked for by name (``--metrics``): metrics that need weights
+  genbench does not ship (CMMD, FD-DINOv2), cost many FIDs (FID∞), or only mean something
+  against the training data (memorization);
+- ``aux_extractor``: the ``EvalConfig`` field naming a second feature space the family reads
+  (``cmmd_extractor``, ``dinov2_extractor``); the runner builds that extractor before sampling,
+  hands it to ``collect`` as ``batch.extractors[family]`` and loads the reference's images in its
+  space on demand (``EvalContext.reference_in``).
 
 Built-in families live in ``genbench.metrics.standard``; domain modules register their own with
 ``register_family`` (``genbench.data.shapes32_metrics``). Direction: −1 lower is better, +1 higher
@@ -42,6 +51,10 @@ NEEDS = {
     "extractor.probs": "the extractor gives no class probabilities",
     "extractor.predictions": "the extractor gives no shapes32 class predictions",
     "generator.captions": "the generator is not caption-conditioned",
+    "reference.images": "the reference holds statistics, not images, so it cannot be put in a second feature space "
+                        "(give a folder, an .npz of samples, a torchvision root, an ADM batch or shapes32)",
+    "reference.heldout": "no held-out data: C_T compares generated and held-out distances to the training set; "
+                         "give --heldout REF (shapes32:train uses shapes32:test)",
 }
 
 
@@ -71,6 +84,9 @@ class MetricFamily:
     collect: Callable[[Any], dict[str, Any]] | None = None
     columns: tuple[str, ...] = ()
     description: str = ""
+    default: bool = True
+    resample: bool = True
+    aux_extractor: str | None = None
 
     def __post_init__(self) -> None:
         if (self.compute is None) == (self.per_item is None):
@@ -81,7 +97,7 @@ class MetricFamily:
 
 
 _FAMILIES: dict[str, MetricFamily] = {}
-_BUILTIN_MODULES = ("genbench.metrics.standard", "genbench.data.shapes32_metrics")
+_BUILTIN_MODULES = ("genbench.metrics.standard", "genbench.data.shapes32_metrics", "genbench.metrics.beyond")
 _loaded = False
 
 
@@ -130,17 +146,20 @@ def judged_metrics() -> list[str]:
     return [k for k, i in metric_infos().items() if i.direction is not None]
 
 
-def table_columns() -> list[MetricInfo]:
-    """The trilemma table's metric columns, in display order."""
-    return sorted((i for i in metric_infos().values() if i.group is not None), key=lambda i: i.order)
+def table_columns(present: Iterable[str] | None = None) -> list[MetricInfo]:
+    """The trilemma table's metric columns, in display order: those of the ``default`` families,
+    plus those of opt-in families whose keys are in ``present`` (the keys some result holds)."""
+    present = set(present or ())
+    return sorted((i for f in families().values() for i in f.outputs
+                   if i.group is not None and (f.default or i.key in present)), key=lambda i: i.order)
 
 
 def select_families(names: Iterable[str] | None) -> tuple[list[MetricFamily], bool]:
-    """The families ``names`` asks for (None: all), and whether the choice was explicit. A result key
+    """The families ``names`` asks for (None: every ``default`` one), and whether the choice was explicit. A result key
     (``precision``, ``mode_coverage``) names the family that writes it."""
     every = families()
     if names is None:
-        return list(every.values()), False
+        return [f for f in every.values() if f.default], False
     by_output = {i.key: f for f in every.values() for i in f.outputs}
     chosen: list[MetricFamily] = []
     for name in names:
@@ -177,27 +196,46 @@ class Availability:
 class BatchView:
     """One batch while its images are at hand: ``images`` (uint8 NCHW) are samples ``start`` …;
     ``captions`` (caption-conditioned generators, else None), the extractor's ``predictions``
-    (per-sample tensors, else None), and the evaluation's ``config``."""
+    (per-sample tensors, else None), the evaluation's ``config`` and the families' second
+    ``extractors`` (family name → FeatureExtractor)."""
 
     images: Any
     start: int
     captions: list[str] | None
     predictions: dict[str, Any] | None
     config: Any
+    extractors: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class EvalContext:
     """Everything a family computes from, in sample order: ``features`` (n, d) float32, class
-    ``probs`` (n, k) or None, gathered ``columns`` (name → per-row numpy array), the ``reference``
-    and the ``config``. ``frechet`` and ``prdc`` build the cached reference-side structures once."""
+    ``probs`` (n, k) or None, gathered ``columns`` (name → per-row numpy array), the ``reference``,
+    the ``config``, the ``heldout`` Reference (C_T) or None, and ``load_in(extractor)``, which loads
+    the reference's images in a second feature space. ``frechet``, ``prdc`` and ``cached`` build
+    reference-side structures once."""
 
     features: Any
     probs: Any
     columns: dict[str, Any]
     reference: Any
     config: Any
+    heldout: Any = None
+    load_in: Callable[[Any], Any] | None = None
+    extractors: dict[str, Any] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def cached(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()`` once per evaluation (reference-side work shared by the full sample and every resample)."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    def reference_in(self, family: str) -> Any:
+        """The reference in ``family``'s second feature space (its ``aux_extractor``), loaded once."""
+        if self.load_in is None:
+            raise GenbenchError("this evaluation cannot load the reference in a second feature space")
+        return self.cached(f"reference_in:{family}", lambda: self.load_in(self.extractors[family]))
 
     def frechet(self):
         if "frechet" not in self._cache:

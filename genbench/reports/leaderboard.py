@@ -67,9 +67,11 @@ def load_models(paths: list[str | Path]) -> tuple[dict[str, dict], list[str]]:
     return models, warnings
 
 
-def _board_metrics() -> list[str]:
-    """The other columns of a board: the judged metrics of the trilemma table, in its order."""
-    return [i.key for i in table_columns() if i.direction is not None]
+def _board_metrics(models: dict[str, dict] | None = None) -> list[str]:
+    """The other columns of a board: the judged metrics of the trilemma table (with the opt-in ones
+    some of ``models`` has), in its order."""
+    present = {k for r in (models or {}).values() for k in r.get("metrics", {})}
+    return [i.key for i in table_columns(present) if i.direction is not None]
 
 
 def leaderboard(models: dict[str, dict], metric: str = "fid") -> pd.DataFrame:
@@ -90,7 +92,7 @@ def leaderboard(models: dict[str, dict], metric: str = "fid") -> pd.DataFrame:
         lo, hi = m[metric].get("ci", [math.nan, math.nan])
         row = {"rank": f"={rank}" if tie else str(rank), "model": key, metric: m[metric]["value"],
                f"{metric} 95% CI": f"[{lo:.4g}, {hi:.4g}]"}
-        row |= {k: m[k]["value"] for k in _board_metrics() if k != metric and k in m}
+        row |= {k: m[k]["value"] for k in _board_metrics(models) if k != metric and k in m}
         row["images/s"] = have[key].get("throughput", {}).get("images_per_s", math.nan)
         rows.append(row)
         previous = key

@@ -23,10 +23,12 @@ QUALITY_FID_FACTOR = 2.0
 DIVERSITY_FACTOR = 0.9
 SPEED_FRACTION = 0.1
 
-def columns() -> list[tuple[str, str, str, str]]:
+def columns(results: dict | None = None) -> list[tuple[str, str, str, str]]:
     """(group, metric key in results, column label, format) of the metric columns, from the metric
-    registry (``MetricInfo.group``, ``label``, ``fmt``, ``order``)."""
-    return [(i.group, i.key, i.label, i.fmt) for i in table_columns()]
+    registry (``MetricInfo.group``, ``label``, ``fmt``, ``order``): the default metrics', and the
+    opt-in ones (CMMD, memorization, …) that some model of ``results`` has."""
+    present = {k for r in (results or {}).get("models", {}).values() for k in r.get("metrics", {})}
+    return [(i.group, i.key, i.label, i.fmt) for i in table_columns(present)]
 
 
 SCALE: dict[str, float] = {}  # display scale per metric (none: KID's size depends on the feature space)
@@ -76,7 +78,7 @@ def trilemma_frame(results: dict) -> pd.DataFrame:
     fastest = _fastest(results["models"])
     rows = {}
     for name, r in results["models"].items():
-        row = {(group, label): _value(r, key) * SCALE.get(key, 1.0) for group, key, label, _ in columns()}
+        row = {(group, label): _value(r, key) * SCALE.get(key, 1.0) for group, key, label, _ in columns(results)}
         tp = r.get("throughput", {})
         ips = tp.get("images_per_s", math.nan)
         row |= {("Speed", "NFE"): r.get("meta", {}).get("nfe", tp.get("nfe", math.nan)),
@@ -110,7 +112,7 @@ def trilemma_markdown(results: dict) -> str:
     label_row = [""] + [label for _, label in df.columns]
     lines = ["| " + " | ".join(group_row) + " |", "|" + "|".join("---" for _ in group_row) + "|",
              "| " + " | ".join(f"**{c}**" if c else "" for c in label_row) + " |"]
-    fmts = {label: (key, fmt) for _, key, label, fmt in columns()}
+    fmts = {label: (key, fmt) for _, key, label, fmt in columns(results)}
     for model, row in df.iterrows():
         cells = [model]
         for (group, label), value in row.items():

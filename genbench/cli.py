@@ -211,7 +211,9 @@ def _evaluate(gen, args: argparse.Namespace, progress: bool) -> dict:
 
     cfg = _eval_config(args)
     ref, ext = _reference_and_extractor(args)
-    record = evaluate(gen, ref, config=cfg, extractor=ext, progress=progress)
+    record = evaluate(gen, ref, config=cfg, extractor=ext, progress=progress,
+                      reference_options={"workers": args.workers, "resize_inputs": args.resize_inputs,
+                                         "cache": not args.no_cache})
     if distributed.is_main():
         _warn_skipped(record["skipped"], explicit=cfg.metrics is not None)
     return record

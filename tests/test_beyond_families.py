@@ -9,6 +9,7 @@ import pytest
 
 from genbench.cli import main
 from genbench.data.shapes32 import shapes32
+from genbench.errors import GenbenchError
 from genbench.features.weights import WeightsError
 from genbench.generators.copying import ShapesCopier
 from genbench.harness.runner import EvalConfig, evaluate
@@ -72,6 +73,18 @@ def test_ct_without_heldout_data_is_skipped_with_the_reason(tmp_path):
                       config=CFG, extractor="shapes-net", progress=False)
     assert "--heldout" in record["skipped"]["ct"]
     assert "authpct" in record["metrics"]
+
+
+def test_heldout_data_must_have_rows_and_must_not_be_the_reference(tmp_path):
+    feats = get_extractor("shapes-net", device="cpu").features(shapes32("test", 0, 100).images).double().numpy()
+    np.savez(tmp_path / "pf.npz", mu=feats.mean(0), sigma=np.cov(feats, rowvar=False))
+    never = ShapesCopier("train", 0)
+    never.sample_range = None  # the checks come before any sampling
+    with pytest.raises(GenbenchError, match="no feature rows"):
+        evaluate(never, metrics=["ct"], config=CFG, heldout=str(tmp_path / "pf.npz"), extractor="shapes-net",
+                 progress=False)
+    with pytest.raises(GenbenchError, match="the reference itself"):
+        evaluate(never, metrics=["ct"], config=CFG, heldout="shapes32:train", progress=False)
 
 
 def test_fid_infinity_family_records_its_fit():

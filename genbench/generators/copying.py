@@ -3,7 +3,9 @@
 ``ShapesCopier(split="train", pixels=4, delta=16)`` returns image i of ``split`` with ``pixels``
 pixels changed by up to ±``delta`` grey levels per channel (positions and changes drawn from
 (seed, i), clipped to [0, 255]), i.e. a generator that memorised its training data and adds a
-little noise. ``split="test", pixels=0`` is the negative control:
+little noise. Sample i copies image i, so with n ≤ 10,000 every copy is among the feature rows of
+the bundled shapes32:train reference (its first 10,000 images), which the memorization metrics
+compare with. ``split="test", pixels=0`` is the negative control:
 fresh images from the data distribution that no model saw. From the command line:
 ``genbench eval genbench.generators.copying:ShapesCopier --metrics authpct,ct,mifid``.
 """

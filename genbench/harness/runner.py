@@ -180,10 +180,12 @@ def _resolve_extractor(reference: Reference | str | None, cfg: EvalConfig, extra
 
 def evaluate(generator: Generator, reference: Reference | str | None = None, metrics: Sequence[str] | None = None,
              config: EvalConfig | None = None, *, extractor: FeatureExtractor | str | None = None,
-             progress: bool = True, **overrides: Any) -> dict:
+             progress: bool = True, reference_options: dict[str, Any] | None = None, **overrides: Any) -> dict:
     """Metrics of ``generator`` against ``reference`` (a Reference, a ``Reference.load`` spec, or
     None: ``config.reference``). ``metrics``: family names or result keys (None:
-    ``config.metrics``, else all that apply); ``overrides``: EvalConfig fields (``n=``, ``seed=``…).
+    ``config.metrics``, else all that apply); ``reference_options``: how image references are
+    read (``workers``, ``resize_inputs``, ``cache``, ``batch_size``), for the held-out data and
+    the reference in a second feature space; ``overrides``: EvalConfig fields (``n=``, ``seed=``…).
 
     Returns {"metrics", "skipped", "meta", "provenance"}: ``skipped`` maps each family that did
     not run to why (the reference, extractor or generator lacks what it needs). Under torchrun
@@ -200,11 +202,13 @@ def evaluate(generator: Generator, reference: Reference | str | None = None, met
     ref = _load_reference(reference, cfg, ext, declared, progress)
     check_same_space(ref.provenance, ext.provenance(), f"reference {ref.provenance.get('source')}",
                      "the extractor in use")
-    spec = ref.provenance.get("spec", cfg.reference)
-    cfg = dataclasses.replace(cfg, extractor=ext.name, reference=spec, heldout=heldout_spec(cfg, spec))
+    spec = ref.provenance.get("spec")  # None: a Reference built in Python, which no spec loads again
+    cfg = dataclasses.replace(cfg, extractor=ext.name, reference=spec or cfg.reference,
+                              heldout=heldout_spec(cfg, spec) if spec is not None or cfg.heldout else None)
+    wants_images = any("reference.images" in f.needs for f in chosen)
     available = Availability(ref.provides() | ({"extractor.predictions"} if hasattr(ext, "extract_all") else set())
                              | ({"generator.captions"} if hasattr(generator, "captions_for") else set())
-                             | ({"reference.images"} if holds_images(spec) else set())
+                             | ({"reference.images"} if wants_images and _holds_images(spec) else set())
                              | ({"reference.heldout"} if cfg.heldout is not None else set()),
                              {"reference": str(ref.provenance.get("source")), "extractor": ext.name,
                               "generator": generator.meta.name})
@@ -213,11 +217,10 @@ def evaluate(generator: Generator, reference: Reference | str | None = None, met
     runnable = [f for f in chosen if f.name not in skipped]
     # second feature spaces are built before sampling, so missing weights fail at once
     extractors = {f.name: get_extractor(getattr(cfg, f.aux_extractor)) for f in runnable if f.aux_extractor}
+    options = dict(reference_options or {})
     heldout = None
     if any("reference.heldout" in f.needs for f in runnable):
-        heldout = load_reference_once(cfg.heldout, ext, declared, progress)
-        check_same_space(heldout.provenance, ext.provenance(), f"held-out reference {cfg.heldout}",
-                         "the extractor in use")
+        heldout = _load_heldout(cfg.heldout, ref, ext, declared, progress, options)
     unit = aligned_unit(getattr(generator, "micro_batch", None), ext.micro_batch)
     batch_size = round_up(cfg.batch_size, unit)
     shard = distributed.shard_range(cfg.n, distributed.rank(), distributed.world_size(), unit=unit)
@@ -229,7 +232,8 @@ def evaluate(generator: Generator, reference: Reference | str | None = None, met
             skipped[f.name] = why
     runnable = [f for f in runnable if f.name not in skipped]
     ctx = EvalContext(columns.pop("features"), columns.pop("probs", None), columns, ref, cfg, heldout,
-                      lambda aux: load_reference_once(spec, aux, True, progress, loader=load_reference_images),
+                      lambda aux: load_reference_once(spec, aux, True, progress, loader=load_reference_images,
+                                                      **options),
                       extractors)
     metrics_out = _compute(ctx, runnable, progress)
     return {"metrics": metrics_out, "skipped": skipped, "meta": generator.meta.to_dict(),
@@ -238,6 +242,30 @@ def evaluate(generator: Generator, reference: Reference | str | None = None, met
                            "world_size": distributed.world_size(), "batch_size_used": batch_size,
                            "micro_batch": {"generator": getattr(generator, "micro_batch", None),
                                            "extractor": ext.micro_batch}, **versions()}}
+
+
+def _holds_images(spec: str | None) -> bool:
+    try:
+        return spec is not None and holds_images(spec)
+    except GenbenchError:  # a recorded spec that no longer resolves (a moved file): no second feature space
+        return False
+
+
+def _load_heldout(spec: str, ref: Reference, ext: FeatureExtractor, declared: bool, progress: bool,
+                  options: dict[str, Any]) -> Reference:
+    """The held-out reference of C_T, checked before sampling: in the extractor's space, with feature
+    rows, and not the reference itself (held-out rows at distance 0 from the training rows would
+    make any copier look innocent)."""
+    heldout = load_reference_once(spec, ext, declared, progress, **options)
+    check_same_space(heldout.provenance, ext.provenance(), f"held-out reference {spec}", "the extractor in use")
+    if heldout.sample is None:
+        raise GenbenchError(f"held-out reference {spec} holds no feature rows (mu/sigma only); C_T compares distances "
+                            "of rows: give images or a genbench reference file")
+    fingerprint = ref.provenance.get("fingerprint")
+    if fingerprint is not None and heldout.provenance.get("fingerprint") == fingerprint:
+        raise GenbenchError(f"held-out reference {spec} is the reference itself; C_T needs data the generator "
+                            "was not trained on (e.g. a test split)")
+    return heldout
 
 
 def _compute(ctx: EvalContext, families: list[MetricFamily], progress: bool) -> dict[str, dict]:

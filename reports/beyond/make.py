@@ -1,6 +1,6 @@
 """The evidence of reports/beyond/: Vendi, FID∞ and the memorization metrics on shapes-net
 features for the bundled generators, a copying generator and held-out data; FID∞ next to FID for
-DDIM step counts. Reproduce (2-core CPU: about 15 min):
+DDIM step counts. Reproduce (the 2-core EPYC: about 25 min, measured while other jobs shared it):
 
     python reports/beyond/make.py            # writes reports/beyond/results.json and README.md
 

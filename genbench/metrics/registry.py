@@ -1,7 +1,8 @@
 """The metric registry: one entry per metric family, read by the runner, the tables and the checks.
 
 A *family* is what ``--metrics`` names (``fid``, ``kid``, ``is``, ``pr``, ``dc``, ``ssim``,
-``clip``; the shapes32 domain adds ``modes`` and ``prompt``). It declares
+``clip``, ``vendi`` and the opt-in ``fid_inf``, ``is_inf``, ``authpct``, ``ct``, ``mifid``, ``cmmd``,
+``fd_dinov2``; the shapes32 domain adds ``modes`` and ``prompt``). It declares
 
 - ``outputs``: the result keys it writes, each a ``MetricInfo`` (label, range, direction, and
   where it sits in the trilemma table);
@@ -27,7 +28,8 @@ A *family* is what ``--metrics`` names (``fid``, ``kid``, ``is``, ``pr``, ``dc``
   hands it to ``collect`` as ``batch.extractors[family]`` and loads the reference's images in its
   space on demand (``EvalContext.reference_in``).
 
-Built-in families live in ``genbench.metrics.standard``; domain modules register their own with
+Built-in families live in ``genbench.metrics.standard`` (the anchors) and
+``genbench.metrics.beyond`` (the rest); domain modules register their own with
 ``register_family`` (``genbench.data.shapes32_metrics``). Direction: −1 lower is better, +1 higher
 is better, None reported but never judged by ``compare`` / ``check``.
 """

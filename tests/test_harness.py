@@ -142,6 +142,9 @@ def test_timed_generator_reports_a_median_after_a_warm_up():
     tp = gen.throughput(min_repeats=3)  # two full-size calls were too few: topped up to 1 warm-up + 3
     assert tp["warmup"] == 1 and tp["repeats"] == 3 and tp["batch_size"] == 4 and tp["images_per_s"] > 0
     assert len(gen.calls) == 4
+    tp = gen.throughput(min_repeats=3, min_seconds=0.05)  # cheap calls: more of them, until 50 ms are timed
+    assert tp["timed_seconds"] >= 0.05 and tp["repeats"] == len(gen.calls) - 1 > 3
+    assert sum(s for _, s in gen.calls[1:-1]) < 0.05  # and not one call more than that took
 
 
 def test_interval_ends_stay_inside_a_metrics_range():

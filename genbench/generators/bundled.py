@@ -25,10 +25,12 @@ from genbench.diffusion import (SAMPLERS, Denoiser, linear_schedule, row_generat
                                sampler_options, standard_normal)
 from genbench.diffusion.samplers import VARIANCES
 from genbench.diffusion.schedule import SPACINGS
+from genbench.generators.autoencoder import load_autoencoder
 from genbench.generators.base import Generator, GeneratorMeta
 from genbench.images import to_uint8
 from genbench.microbatch import check_micro_batch, sample_aligned
 from genbench.nn.gan import Generator as GANNetwork
+from genbench.nn.latent_gan import LATENT_SHAPE, LatentGenerator
 from genbench.nn.unet import UNet
 from genbench.nn.vae import ConvVAE
 
@@ -99,20 +101,39 @@ class VAEGenerator(_Bundled):
 
 class GANGenerator(_Bundled):
     """z ~ N(0, I) (z_dim) → EMA generator (eval mode: BatchNorm uses running statistics, so
-    samples do not depend on their batch) → [−1, 1] → uint8. NFE 1."""
+    samples do not depend on their batch) → [−1, 1] → uint8. NFE 1.
+
+    Two architectures, by the manifest config's "architecture": ``LatentGenerator``
+    (``genbench.nn.latent_gan``: G(z) is scale_factor·z of the bundled ``ldm-autoencoder``, whose
+    decoder makes the image: one generator pass and one decoder pass per sample; the autoencoder
+    is checked to be the one G was trained against) or the pixel DCGAN-style ``Generator``
+    (``genbench.nn.gan``)."""
 
     weights_name = WEIGHTS["gan"]
 
     def __init__(self, device: str | torch.device | None = None, micro_batch: int = MICRO_BATCH) -> None:
         super().__init__(device, micro_batch)
-        self.net = self._finish(GANNetwork(self.config["z_dim"], self.config["width"]))
-        self.meta = GeneratorMeta("gan", nfe=1, parameters=_n_params(self.net), resolution=(32, 32),
-                                  options=self.weights_meta())
+        options = self.weights_meta()
+        if self.config.get("architecture") == "LatentGenerator":
+            self.decoder, ae_entry = load_autoencoder(self.config["autoencoder_sha256"], user=self.weights_name)
+            self.decoder = self.decoder.to(self.device)
+            self.scale_factor = float(self.config["scale_factor"])
+            self.net = self._finish(LatentGenerator(self.config["z_dim"], self.config["width"]))
+            parameters = _n_params(self.net) + _n_params(self.decoder.decoder)
+            options |= {"latent_shape": list(LATENT_SHAPE), "decoder_passes": 1, "autoencoder_sha256": ae_entry["sha256"]}
+        else:
+            self.decoder = None
+            self.net = self._finish(GANNetwork(self.config["z_dim"], self.config["width"]))
+            parameters = _n_params(self.net)
+        self.meta = GeneratorMeta("gan", nfe=1, parameters=parameters, resolution=(32, 32), options=options)
 
     @torch.inference_mode()
     def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
         z = standard_normal((self.micro_batch, self.net.z_dim), row_generators(seed, lo, self.micro_batch))
-        return _minus1_1_to_uint8(self.net(z.to(self.device)))
+        x = self.net(z.to(self.device))
+        if self.decoder is not None:
+            x = self.decoder.decode(x / self.scale_factor)
+        return _minus1_1_to_uint8(x)
 
 
 class DiffusionGenerator(_Bundled):

@@ -36,7 +36,7 @@ from genbench.assets import load_bundled_weights
 from genbench.data.shapes32 import heldout_captions
 from genbench.diffusion import Denoiser, DiffusionSchedule, linear_schedule, row_generators, run_sampler, sampler_options
 from genbench.diffusion.guidance import cfg_eps_model, nfe_per_step
-from genbench.features.weights import WeightsError
+from genbench.generators.autoencoder import AUTOENCODER_WEIGHTS, load_autoencoder
 from genbench.generators.base import GeneratorMeta
 from genbench.generators.bundled import MICRO_BATCH, _Bundled, _minus1_1_to_uint8, _n_params
 from genbench.microbatch import sample_aligned
@@ -44,7 +44,7 @@ from genbench.nn.autoencoder import KLAutoencoder
 from genbench.nn.text_encoder import NULL_CAPTION, TextEncoder
 from genbench.nn.unet import UNet
 
-LDM_WEIGHTS, AUTOENCODER_WEIGHTS = "ldm-unet", "ldm-autoencoder"
+LDM_WEIGHTS = "ldm-unet"
 UNET_KEYS = ("in_channels", "patch_size", "channels", "num_res_blocks", "attention_levels", "heads", "groups")
 TEXT_KEYS = ("width", "layers", "heads", "context_length")
 SAMPLERS = ("ddim", "ddpm", "dpmsolver++")
@@ -67,18 +67,6 @@ def schedule_from_config(config: dict[str, Any]) -> DiffusionSchedule:
     if config.get("schedule", "linear") != "linear":
         raise ValueError(f"unknown schedule {config['schedule']!r}")
     return linear_schedule(config["T"], config["beta_start"], config["beta_end"])
-
-
-def load_autoencoder(expected_sha256: str | None = None) -> tuple[KLAutoencoder, dict[str, Any]]:
-    """The bundled ``ldm-autoencoder`` (float32, eval mode, CPU) and its manifest entry; with
-    ``expected_sha256`` a different file is refused (a U-Net only understands its own latents)."""
-    state, entry = load_bundled_weights(AUTOENCODER_WEIGHTS)
-    if expected_sha256 is not None and entry["sha256"] != expected_sha256:
-        raise WeightsError(f"bundled {AUTOENCODER_WEIGHTS} has sha256 {entry['sha256']}, but {LDM_WEIGHTS} was "
-                           f"trained on the latents of {expected_sha256}; retrain the LDM or restore that file")
-    model = KLAutoencoder.from_config(entry["config"])
-    model.load_state_dict(state)
-    return model.eval().requires_grad_(False), entry
 
 
 @torch.inference_mode()
@@ -131,7 +119,7 @@ class LDMGenerator(_Bundled):
         self.schedule = schedule_from_config(cfg)
         self.sampler_options = sampler_options(sampler, self.schedule.T, steps=steps, eta=eta)
         self.net = self._finish(build_denoiser(cfg["unet"], cfg["text_encoder"]))
-        autoencoder, self.autoencoder_entry = load_autoencoder(cfg["autoencoder_sha256"])
+        autoencoder, self.autoencoder_entry = load_autoencoder(cfg["autoencoder_sha256"], user=LDM_WEIGHTS)
         self.decoder = autoencoder.to(self.device)
         self.scale_factor = float(cfg["scale_factor"])
         self.sampler, self.steps, self.eta, self.guidance = sampler, steps, eta, float(guidance)

@@ -11,6 +11,7 @@ Peak memory is CUDA's max allocated bytes on GPU, else the process's peak reside
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -19,6 +20,9 @@ import time
 import torch
 
 from genbench.generators.base import Generator
+
+MIN_TIMED_SECONDS = 2.0  # timed sampling per generator at least (cheap generators get more calls)
+MIN_TIMED_SECONDS_ENV = "GENBENCH_MIN_TIMED_SECONDS"  # overrides it (the test suite sets 0: it times nothing)
 
 
 def _sync(device: torch.device) -> None:
@@ -65,28 +69,43 @@ class TimedGenerator(Generator):
         """Samples 0 … keep_first−1 (fewer if fewer were drawn), or None."""
         return torch.cat(self._kept) if self._kept else None
 
-    def throughput(self, min_repeats: int = 3, top_up_seconds: float = 10.0) -> dict:
+    def throughput(self, min_repeats: int = 3, min_seconds: float | None = None,
+                   top_up_seconds: float = 10.0) -> dict:
         """{"images_per_s", "ms_per_image", "nfe", "batch_size", "repeats" (timed calls), "warmup" (0 or 1),
-        "peak_memory_mb", "device", "method"}.
+        "timed_seconds", "peak_memory_mb", "device", "method"}.
 
-        When the evaluation made fewer than 1 + ``min_repeats`` full-size calls (a small n) and the
-        missing ones would take at most ``top_up_seconds``, they are made now (samples from index
-        0 again; timing only), so cheap generators get a warm-up and a median of several calls."""
+        Timing only (samples from index 0 again), calls of the full batch size are added now until
+        there are a warm-up and at least ``min_repeats`` timed calls that together last at least
+        ``min_seconds`` (default ``MIN_TIMED_SECONDS``), as long as the added calls take at most
+        ``top_up_seconds``: a generator whose call lasts a few milliseconds is timed over enough
+        calls for its median to be stable."""
+        if min_seconds is None:
+            min_seconds = float(os.environ.get(MIN_TIMED_SECONDS_ENV, MIN_TIMED_SECONDS))
         if not self.calls:
             raise ValueError(f"{self.meta.name}: nothing was sampled, so nothing was timed")
         batch = max(n for n, _ in self.calls)
-        full = [s for n, s in self.calls if n == batch]
-        missing = 1 + min_repeats - len(full)
-        if missing > 0 and missing * min(full) <= top_up_seconds:
-            for _ in range(missing):
-                self.sample_range(0, 0, batch)
-            full = [s for n, s in self.calls if n == batch]
-        warmup = 1 if len(full) >= 2 else 0
-        median = statistics.median(full[warmup:])
+
+        def full() -> list[float]:
+            return [s for n, s in self.calls if n == batch]
+
+        spent = 0.0
+        while True:
+            times = full()
+            timed = times[1:] if len(times) >= 2 else []
+            short = len(timed) < min_repeats or sum(timed) < min_seconds
+            if not short or spent + min(times) > top_up_seconds:
+                break
+            self.sample_range(0, 0, batch)
+            spent += self.calls[-1][1]
+        times = full()
+        warmup = 1 if len(times) >= 2 else 0
+        median = statistics.median(times[warmup:])
         return {"images_per_s": batch / median, "ms_per_image": 1000 * median / batch, "nfe": self.meta.nfe,
-                "batch_size": batch, "repeats": len(full) - warmup, "warmup": warmup,
+                "batch_size": batch, "repeats": len(times) - warmup, "warmup": warmup,
+                "timed_seconds": round(sum(times[warmup:]), 4),
                 "peak_memory_mb": _peak_memory_mb(self.device), "device": str(self.device),
-                "method": "median over the evaluation's own sampling calls (first = warm-up)"}
+                "method": f"median over full-batch sampling calls (the first = warm-up; topped up to >= {min_repeats} "
+                          f"timed calls lasting >= {min_seconds:g} s together)"}
 
 
 def _peak_memory_mb(device: torch.device) -> float:

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import signal
 import sys
 import time
@@ -90,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine-channels", type=int, default=0,
                    help="width of the U-Net's full-resolution output refinement (0: none, the first run's network)")
     p.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda, cuda:1, …)")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this much wall time in this session and bundle the weights of the step "
+                        "reached (recorded as --steps); for a lent GPU's fixed time")
     p.add_argument("--init-from", type=Path, default=None,
                    help="warm start (when --log-dir has no checkpoint yet): model and EMA weights and the step "
                         "count of another run's checkpoint; layers it lacks (refine_*) keep their init")
@@ -277,7 +281,8 @@ def main(argv: list[str] | None = None) -> None:
             atomic_write_csv(log_dir / "log.csv", rows)
             plot_curve(log_dir / "curve.png", rows)
 
-    while step < args.steps and not stop_signal:
+    deadline = math.inf if args.max_minutes is None else session_start + 60 * args.max_minutes
+    while step < args.steps and not stop_signal and time.perf_counter() < deadline:
         batch = draw_batch(images, args.batch_size, step_generator(args.seed, step, device))
         loss = train_step(model, ema, optimizer, schedule, batch, learning_rate(step - init_step, args.lr),
                           ema_decay(step, args.ema))
@@ -309,7 +314,9 @@ def main(argv: list[str] | None = None) -> None:
     loss_fp16 = eval_loss(ema, schedule, test)
     if loss_fp16 > loss_fp32 * (1 + FP16_TOLERANCE):
         raise RuntimeError(f"fp16 weights raise the test ε-MSE from {loss_fp32:.5f} to {loss_fp16:.5f}; not bundled")
-    command = (f"python -m genbench.training.train_ddpm --steps {args.steps} --batch-size {args.batch_size} "
+    if step < args.steps:
+        print(f"--max-minutes {args.max_minutes:g} reached at step {step}", file=sys.stderr)
+    command = (f"python -m genbench.training.train_ddpm --steps {step} --batch-size {args.batch_size} "
                f"--lr {args.lr} --seed {args.seed} --threads {args.threads} --ema {args.ema}")
     if args.refine_channels:
         command += f" --refine-channels {args.refine_channels}"

@@ -25,6 +25,7 @@ import copy
 import math
 import sys
 import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -130,23 +131,32 @@ def main(argv: list[str] | None = None) -> None:
     plot_curves(log_dir / "curve.png", loop.rows, ["d_loss", "g_loss", "d_real", "d_fake"], "hinge GAN losses")
     if not args.bundle:
         return
-    state = {k: v.detach().cpu().clone() for k, v in G_ema.state_dict().items()}
-    with torch.inference_mode():
-        fp32 = G_ema(fixed_z[:N_GRID])
-        G_ema.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in state.items()})
-        fp16_diff = float((G_ema(fixed_z[:N_GRID]) - fp32).abs().max()) / 2.0  # in [0, 1] pixel units
-    fp16 = fp16_diff <= FP16_TOLERANCE
     command = (f"python -m genbench.training.train_gan --steps {loop.step} --seed {args.seed} --ema {args.ema} "
                f"--batch-size {args.batch_size} --lr {args.lr} --betas {args.betas[0]} {args.betas[1]} "
                f"--z-dim {args.z_dim} --g-width {args.g_width} --d-width {args.d_width}" + device_option(device))
-    entry = save_bundled_weights("gan-generator", state, config=config, command=command, fp16=fp16, seed=args.seed,
+    bundle_generator(G_ema, lambda x: (x + 1.0) / 2.0, fixed_z[:N_GRID], command=command, config=config,
+                     hparams=hparams, args=args, loop=loop, device=device, started=started)
+
+
+def bundle_generator(G_ema: nn.Module, to_pixels: Callable[[torch.Tensor], torch.Tensor], fixed_z: torch.Tensor, *,
+                     command: str, config: dict, hparams: dict, args: argparse.Namespace, loop: TrainLoop,
+                     device: torch.device, started: float) -> None:
+    """Save ``G_ema``'s weights as ``gan-generator``: fp16 when the fp16-rounded weights move no pixel of
+    ``to_pixels(G_ema(fixed_z))`` (a [0, 1] image batch) by more than ``FP16_TOLERANCE``, else fp32.
+    ``args`` supplies seed, n_train and threads; ``started`` is the run's ``time.perf_counter()`` start."""
+    state = {k: v.detach().cpu().clone() for k, v in G_ema.state_dict().items()}
+    with torch.inference_mode():
+        fp32 = to_pixels(G_ema(fixed_z))
+        G_ema.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in state.items()})
+        fp16_diff = float((to_pixels(G_ema(fixed_z)) - fp32).abs().max())
+    entry = save_bundled_weights("gan-generator", state, config=config, command=command,
+                                 fp16=fp16_diff <= FP16_TOLERANCE, seed=args.seed,
                                  train_split=f"train[0:{args.n_train}]", training=hparams, steps=loop.step,
                                  fp16_max_abs_pixel_diff=fp16_diff, final_log=loop.rows[-1],
                                  train_seconds=round(loop.train_seconds, 1), threads=args.threads,
                                  device=device_label(device))
     print(f"saved gan-generator ({entry['dtype']}, sha256 {entry['sha256'][:12]}…; fp16 max |Δpixel| "
           f"{fp16_diff:.2e}); total wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
-
 
 if __name__ == "__main__":
     main()

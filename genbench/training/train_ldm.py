@@ -65,7 +65,8 @@ from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
 from genbench.diffusion import DiffusionSchedule, linear_schedule, row_generators
 from genbench.data.shapes32 import caption_labels, heldout_captions
-from genbench.generators.ldm import (AUTOENCODER_WEIGHTS, LDM_WEIGHTS, build_denoiser, load_autoencoder,
+from genbench.generators.autoencoder import AUTOENCODER_WEIGHTS, load_autoencoder
+from genbench.generators.ldm import (LDM_WEIGHTS, build_denoiser,
                                      sample_latent_diffusion)
 from genbench.nn.autoencoder import KLAutoencoder
 from genbench.nn.text_encoder import NULL_CAPTION

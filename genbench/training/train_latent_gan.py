@@ -1,0 +1,198 @@
+"""Train the bundled shapes32 GAN in the latent space of the bundled KL autoencoder and bundle its
+EMA generator as ``reference_models/gan-generator.safetensors``.
+
+    python -m genbench.training.train_latent_gan [--steps N] [--seed 0] [--threads 1] [--ema 0.999]
+
+Networks: ``genbench.nn.latent_gan.LatentGenerator`` / ``LatentDiscriminator`` on scale_factor·z,
+z the ``ldm-autoencoder`` latent (4×8×8); the frozen decoder turns generated latents into images
+(one generator pass plus one decoder pass per sample). Data: shapes32 train[0:50000] encoded
+once (posterior mean and std); each step's real latents are posterior samples
+scale_factor·(mean + std·ε) of a batch drawn with replacement. Loss: hinge — D: mean relu(1 −
+D(x)) + mean relu(1 + D(G(z))); G: −mean D(G(z)); ``--r1`` > 0 adds (r1/2)·E‖∇ₓD(x)‖² on real
+latents to D's loss. One D step then one G step per step, Adam (``--lr``, β ``--betas``; with
+``--lr-decay-from S`` both rates fall linearly to 0 between step S and ``--steps``). After every G
+step the EMA generator follows ema ← decay·ema + (1 − decay)·param (BatchNorm statistics copied).
+
+Monitor (reporting only; nothing trains against an evaluator): every ``--sample-every`` steps,
+FID of ``--monitor`` EMA samples in shapes-net space against the bundled train statistics, and
+improved recall (k = 3) against the first ``--monitor`` rows of the bundled feature sample.
+
+Reproducibility: initial weights from ``torch.manual_seed(seed)``; step s's batch indices,
+posterior noise and latents come from a generator seeded with (seed, 0, s), so a run resumed
+from ``<log-dir>/checkpoint.pt`` follows the stream of an uninterrupted one (same thread count).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from genbench.data.shapes32 import shapes32
+from genbench.generators.autoencoder import AUTOENCODER_WEIGHTS, load_autoencoder
+from genbench.nn.latent_gan import LatentDiscriminator, LatentGenerator
+from genbench.training.device import device_option, training_device
+from genbench.training.train_autoencoder import encode_images
+from genbench.training.train_gan import bundle_generator, ema_update, hinge_d_loss
+from genbench.training.train_vae import (N_GRID, REPO_ROOT, TrainLoop, add_loop_args, plot_curves,
+                                         save_grid, seeded_generator)
+
+MONITOR_KEYS = ("fid", "recall")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m genbench.training.train_latent_gan",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=20_000, help="G steps (one D step each)")
+    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the bundled generator")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of G and D")
+    p.add_argument("--betas", type=float, nargs=2, default=[0.0, 0.9])
+    p.add_argument("--z-dim", type=int, default=128)
+    p.add_argument("--g-width", type=int, default=64)
+    p.add_argument("--d-width", type=int, default=64)
+    p.add_argument("--r1", type=float, default=0.0, help="R1 penalty weight on real latents (0: none)")
+    p.add_argument("--lr-decay-from", type=int, default=None, metavar="STEP",
+                   help="decay both learning rates linearly from --lr at STEP to 0 at --steps (default: constant)")
+    add_loop_args(p, log_every=100, sample_every=1000)
+    return p.parse_args(argv)
+
+
+class Monitor:
+    """FID and recall of decoded samples in shapes-net space (reporting only)."""
+
+    def __init__(self, n: int) -> None:
+        from genbench.metrics.prdc import precision_recall
+        from genbench.reference import Reference
+        from genbench.registry import get_extractor
+
+        self.extractor = get_extractor("shapes-net")
+        reference = Reference.load("shapes32:train", extractor=self.extractor, progress=False)
+        self.frechet = reference.frechet()
+        self.real_rows = torch.as_tensor(reference.sample[:n]).float()
+        self.precision_recall = precision_recall
+
+    def __call__(self, images_uint8: torch.Tensor) -> dict[str, float]:
+        feats = self.extractor.features(images_uint8).double().numpy()
+        mu, sigma = feats.mean(0), torch.from_numpy(feats).T.cov().numpy()
+        recall = self.precision_recall(self.real_rows, torch.from_numpy(feats).float(), k=3)["recall"]
+        return {"fid": float(self.frechet.distance(mu, sigma)), "recall": float(recall)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    device = training_device(args.device)
+    log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "latent-gan"
+    autoencoder, ae_entry = load_autoencoder()
+    autoencoder.to(device)
+    scale_factor = float(ae_entry["config"]["scale_factor"])
+    hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "betas": args.betas,
+               "ema": args.ema, "n_train": args.n_train, "d_width": args.d_width, "r1": args.r1,
+               "optimizer": "Adam", "loss": "hinge on latents", "d_steps_per_g_step": 1}
+    if args.lr_decay_from is not None:
+        if not 0 <= args.lr_decay_from < args.steps:
+            raise SystemExit(f"--lr-decay-from must lie in [0, --steps) (got {args.lr_decay_from}, {args.steps})")
+        hparams["lr_linear_decay_steps"] = [args.lr_decay_from, args.steps]
+    config = {"architecture": "LatentGenerator", "z_dim": args.z_dim, "width": args.g_width,
+              "autoencoder": AUTOENCODER_WEIGHTS, "autoencoder_sha256": ae_entry["sha256"],
+              "scale_factor": scale_factor,
+              "output": "G(z), z ~ N(0, I): scale_factor * autoencoder latent (n, 4, 8, 8); "
+                        "images = decode(G(z) / scale_factor); EMA weights, eval mode"}
+
+    train = shapes32("train", 0, args.n_train)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        means, stds = (x.to(device) for x in encode_images(autoencoder, train.images, device=device))
+    print(f"encoded train[0:{args.n_train}] in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    torch.manual_seed(args.seed)
+    G = LatentGenerator(args.z_dim, args.g_width, means.shape[1]).to(device)
+    D = LatentDiscriminator(args.d_width, means.shape[1]).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=tuple(args.betas))
+    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr, betas=tuple(args.betas))
+    loop = TrainLoop(log_dir, {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d}, hparams, config,
+                     args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
+    if args.resume:
+        loop.resume()
+    fixed_z = torch.randn(max(N_GRID, args.monitor), args.z_dim, generator=seeded_generator(args.seed, 2)).to(device)
+    monitor = Monitor(args.monitor) if args.monitor else None
+
+    def learning_rate(step: int) -> float:
+        if args.lr_decay_from is None or step < args.lr_decay_from:
+            return args.lr
+        return args.lr * (args.steps - step) / (args.steps - args.lr_decay_from)
+
+    def step_fn(step: int) -> dict[str, float]:
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step)
+        gen = seeded_generator(args.seed, 0, step, device=device)
+        idx = torch.randint(len(means), (args.batch_size,), generator=gen, device=device)
+        eps = torch.randn(means[idx].shape, generator=gen, device=device)
+        real = scale_factor * (means[idx] + stds[idx] * eps)
+        z_d, z_g = torch.randn(2, args.batch_size, args.z_dim, generator=gen, device=device)
+        G.train()
+        D.train()
+        with torch.no_grad():
+            fake = G(z_d)
+        losses = {}
+        if args.r1 > 0:
+            real.requires_grad_(True)
+            real_logits = D(real)
+            (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+            penalty = grad.square().flatten(1).sum(1).mean()
+            fake_logits = D(fake)
+            d_loss = hinge_d_loss(real_logits, fake_logits) + 0.5 * args.r1 * penalty
+            losses["r1"] = penalty.detach()
+        else:
+            logits = D(torch.cat([real, fake]))
+            real_logits, fake_logits = logits[:args.batch_size], logits[args.batch_size:]
+            d_loss = hinge_d_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        D.requires_grad_(False)
+        g_loss = -D(G(z_g)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        D.requires_grad_(True)
+        ema_update(G_ema, G, args.ema)
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": real_logits.detach().mean(),
+                "d_fake": fake_logits.detach().mean(), **losses}
+
+    @torch.inference_mode()
+    def decode(latents: torch.Tensor) -> torch.Tensor:
+        return ((autoencoder.decode(latents / scale_factor).clamp(-1, 1) + 1) / 2).cpu()
+
+    @torch.inference_mode()
+    def monitor_fn(step: int) -> dict[str, float]:
+        if step < 0 or monitor is None:
+            return {f"ema_{k}": math.nan for k in MONITOR_KEYS}
+        images = decode(G_ema.eval()(fixed_z))
+        save_grid(log_dir / f"samples_step{step}.png", images[:N_GRID])
+        uint8 = (images * 255).round().to(torch.uint8)
+        return {f"ema_{k}": v for k, v in monitor(uint8[:args.monitor]).items()}
+
+    if not loop.run(args.steps, step_fn, monitor_fn):
+        raise SystemExit(130)
+    plot_curves(log_dir / "curve.png", loop.rows, ["d_loss", "g_loss", "d_real", "d_fake"], "latent hinge GAN losses")
+    if not args.bundle:
+        return
+    command = (f"python -m genbench.training.train_latent_gan --steps {loop.step} --seed {args.seed} "
+               f"--ema {args.ema} --batch-size {args.batch_size} --lr {args.lr} --betas {args.betas[0]} "
+               f"{args.betas[1]} --z-dim {args.z_dim} --g-width {args.g_width} --d-width {args.d_width} "
+               f"--r1 {args.r1} --threads {args.threads}" + device_option(device)
+               + (f" --lr-decay-from {args.lr_decay_from}" if args.lr_decay_from is not None else ""))
+    bundle_generator(G_ema, decode, fixed_z[:N_GRID], command=command, config=config, hparams=hparams, args=args,
+                     loop=loop, device=device, started=started)
+
+if __name__ == "__main__":
+    main()

@@ -28,6 +28,8 @@ from genbench.harness.runner import EvalConfig, evaluate  # noqa: E402
 from genbench.metrics.registry import MetricFamily, MetricInfo, register_family  # noqa: E402
 from genbench.reference import Reference, load_reference  # noqa: E402
 from genbench.registry import available_extractors, get_extractor, register_extractor  # noqa: E402
+from genbench.api import MetricResult, compare_sets, fid  # noqa: E402
+from genbench.streaming import StreamingFID  # noqa: E402
 
 __all__ = [
     "__version__", "authenticity", "authpct", "available_extractors", "bootstrap_ci", "bootstrap_many", "BootstrapResult", "clip_score", "cmmd", "ct_score",
@@ -35,5 +37,6 @@ __all__ = [
     "fid_infinity", "frechet_distance", "frechet_distance_stats", "FrechetReference", "Generator", "GeneratorMeta", "get_extractor",
     "get_generator", "inception_score", "is_infinity", "kid", "load_reference", "MetricFamily", "MetricInfo", "mifid", "precision_recall",
     "ProvenanceMismatch", "Reference", "register_extractor", "register_family", "sample_ddim", "sample_ddpm",
-    "sample_dpmsolver", "shapes32", "Shapes32Dataset", "ssim", "to_float01", "to_uint8", "validate_images", "vendi_score"
+    "sample_dpmsolver", "shapes32", "Shapes32Dataset", "ssim", "to_float01", "to_uint8", "validate_images", "vendi_score",
+    "compare_sets", "fid", "MetricResult", "StreamingFID",
 ]

@@ -76,11 +76,15 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extractor(name: str, args: argparse.Namespace):
-    """The extractor ``name`` with the weights options given on the command line (FID Inception, CLIP)."""
+def _extractor(name: str, args: argparse.Namespace, specs: list[str] = ()):
+    """The extractor ``name`` with the weights options given on the command line (FID Inception, CLIP),
+    and for the Inception the resize that references ``specs`` imply (clean-fid's statistics) unless given."""
+    from genbench.reference import implied_extractor_options
     from genbench.registry import get_extractor
 
     options = {k: v for k in ("weights", "resize", "device") if (v := getattr(args, k, None)) is not None}
+    if name == "inception-v3-fid":
+        options = {**implied_extractor_options(list(specs)), **options}
     if getattr(args, "any_weights", False):
         options["expected_sha256"] = None
     try:
@@ -99,7 +103,7 @@ def _cmd_fid(args: argparse.Namespace) -> int:
     from genbench.metrics.frechet import frechet_distance
     from genbench.reference import resolve_extractor
 
-    ext = _extractor(resolve_extractor([args.a, args.b], args.extractor), args)
+    ext = _extractor(resolve_extractor([args.a, args.b], args.extractor), args, [args.a, args.b])
     a, b = (_load_ref(spec, ext, args, args.batch_size) for spec in (args.a, args.b))
     value = frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
     if args.json:
@@ -159,12 +163,26 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             paths.append(save_grid(gen.first, Path(args.out) / "samples.png"))
             if hasattr(gen, "captions_for"):  # caption-conditioned: the grid's prompts, row by row
                 paths.append(save_grid_prompts(gen.captions_for(0, len(gen.first)), paths[-1]))
+        if hasattr(gen, "captions_for"):  # the prompt of every sample, one JSON line each
+            paths.append(_write_prompts(gen, provenance["config"]["n"], Path(args.out) / "prompts.jsonl"))
         for path in paths:
             print(path, file=sys.stderr)
     return 0
 
 
-GENERATOR_OPTIONS = ("sampler", "steps", "eta", "spacing", "sigma_hat", "variance", "guidance", "device", "micro_batch")
+def _write_prompts(gen, n: int, path: Path) -> Path:
+    """``{"index": i, "prompt": caption i}`` for the n samples of a caption-conditioned generator."""
+    import json
+
+    from genbench.io import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps({"index": i, "prompt": p}, ensure_ascii=False) + "\n"
+                                    for i, p in enumerate(gen.captions_for(0, n))))
+    return path
+
+
+GENERATOR_OPTIONS = ("sampler", "steps", "eta", "spacing", "sigma_hat", "variance", "guidance", "device", "micro_batch",
+                     "negative_prompt", "dtype")
 
 
 def _generator(args: argparse.Namespace):
@@ -178,6 +196,17 @@ def _generator(args: argparse.Namespace):
     options = {k: v for k in GENERATOR_OPTIONS if (v := getattr(args, k, None)) is not None and v is not False}
     if "micro_batch" not in options and getattr(args, "preset", None) and args.generator in BUNDLED:
         options["micro_batch"] = get_preset(args.preset).micro_batch  # the preset's, as `genbench run` uses
+    if getattr(args, "prompts", None) is not None:
+        from genbench.data.prompts import load_prompts, prompts_provenance
+
+        prompts = load_prompts(args.prompts)
+        if args.generator == "ldm":
+            options["captions"] = prompts
+        elif args.generator in BUNDLED:
+            raise GenbenchError(f"--prompts applies to caption-conditioned generators (ldm, a text-to-image "
+                                f"diffusers folder), not {args.generator}")
+        else:
+            options |= {"prompts": prompts, "prompts_source": prompts_provenance(args.prompts, prompts)}
     return load_generator(args.generator, **options)
 
 
@@ -192,7 +221,21 @@ def _eval_config(args: argparse.Namespace):
                       extractor=args.extractor, reference=args.ref or "shapes32:train",
                       metrics=_metric_list(args.metrics), heldout=getattr(args, "heldout", None),
                       resamples=preset.resamples if args.resamples is None else args.resamples,
-                      kid_subset_size=min(1000, n))
+                      kid_subset_size=min(1000, n), **_clip_model(args))
+
+
+def _clip_model(args: argparse.Namespace) -> dict[str, str]:
+    """``clip_model`` for EvalConfig: --clip-model, else OpenAI's ViT-L/14 for a text-to-image diffusers
+    folder (``DEFAULT_CLIP_MODEL``), else EvalConfig's default (shapes-clip, the bundled ldm's)."""
+    if getattr(args, "clip_model", None):
+        return {"clip_model": args.clip_model}
+    spec = getattr(args, "generator", None)
+    if spec:
+        from genbench.generators.text_to_image import DEFAULT_CLIP_MODEL, is_text_to_image_folder
+
+        if is_text_to_image_folder(spec.removeprefix("diffusers:")):
+            return {"clip_model": DEFAULT_CLIP_MODEL}
+    return {}
 
 
 def _metric_list(text: str | None) -> tuple[str, ...] | None:
@@ -225,7 +268,7 @@ def _reference_and_extractor(args: argparse.Namespace, spec: str = "shapes32:tra
     from genbench.reference import resolve_extractor
 
     spec = args.ref or spec
-    ext = _extractor(resolve_extractor([spec], args.extractor or extractor), args)
+    ext = _extractor(resolve_extractor([spec], args.extractor or extractor), args, [spec])
     return _load_ref(spec, ext, args), ext
 
 
@@ -319,13 +362,20 @@ def _cmd_sweep_guidance(args: argparse.Namespace) -> int:
     if args.scales is None:
         raise ValueError("sweep guidance needs --scales, e.g. --scales 1,2,3,5,7.5")
     steps, etas = _int_list(args.steps or "50", "--steps"), _float_list(args.eta or "0", "--eta")
-    if len(steps) != 1 or len(etas) != 1:
-        raise ValueError("sweep guidance takes one --steps value and one --eta value")
-    cfg = GuidanceSweepConfig(scales=tuple(_float_list(args.scales, "--scales")), steps=steps[0], eta=etas[0],
+    if not steps or len(etas) != 1:
+        raise ValueError("sweep guidance takes one or more --steps values and one --eta value")
+    samplers = tuple(v.strip() for v in args.samplers.split(",") if v.strip())
+    if args.beta_schedule is not None:
+        raise GenbenchError("--beta-schedule is for sweep ddim; a text-to-image pipeline carries its scheduler config")
+    cfg = GuidanceSweepConfig(scales=tuple(_float_list(args.scales, "--scales")),
+                              steps=steps[0] if len(steps) == 1 else tuple(steps), eta=etas[0], samplers=samplers,
                               n=args.num_samples or 1000, seed=args.seed, batch_size=args.batch_size,
-                              resamples=args.resamples, pairs=args.pairs, **_sweep_reference(args))
+                              resamples=args.resamples, pairs=args.pairs, model=args.model, prompts=args.prompts,
+                              negative_prompt=args.negative_prompt, dtype=args.dtype or "fp32",
+                              micro_batch=args.micro_batch, clip_model=args.clip_model, **_sweep_reference(args))
     return _run_sweep_and_print(args, cfg, run_guidance_sweep, guidance_markdown,
-                                "![FID and prompt accuracy against the guidance scale](guidance.png)")
+                                ("![FID and prompt accuracy against the guidance scale](guidance.png)",
+                                 "![FID against CLIP score, one curve per sampler and steps](guidance_tradeoff.png)"))
 
 
 def _sweep_reference(args: argparse.Namespace) -> dict[str, str]:
@@ -350,39 +400,32 @@ def _run_sweep_and_print(args: argparse.Namespace, cfg, run, markdown, image_lin
         print(df.to_csv(index=False), end="")
     else:
         text = markdown(df, cfg)
-        print(text if args.format == "md" else text.replace(image_line, "").strip())
+        if args.format != "md":  # the image lines only mean something beside the files
+            for line in (image_line,) if isinstance(image_line, str) else image_line:
+                text = text.replace(line, "")
+        print(text.strip() if args.format != "md" else text)
     return 0
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from genbench.reports.leaderboard import leaderboard, load_models
+    from genbench.reports.leaderboard import (board_warnings, leaderboard, load_models, rank_rule, render_board,
+                                              run_figures)
 
-    models, warnings = load_models(args.results)
+    models, origins = load_models(args.results)
+    board = leaderboard(models, args.metric)  # refuses an unrankable metric before any warning
+    warnings = board_warnings(models, args.metric)
     for warning in warnings:
         print(f"genbench: warning: {warning}", file=sys.stderr)
-    board = leaderboard(models, args.metric)
-    rule = f'"=" marks a tie: its {args.metric} interval overlaps the one of the model ranked above it'
     if args.format == "html":
         from genbench.reports.html import leaderboard_html
 
+        grids, plots = run_figures(models, origins)
         print(leaderboard_html(board, f"genbench leaderboard by {args.metric}",
-                               [rule, *warnings, "Results: " + ", ".join(args.results)]))
+                               [rank_rule(args.metric), *(f"Warning: {w}." for w in warnings),
+                                "Results: " + ", ".join(args.results)], grids=grids, plots=plots))
     else:
-        print(_render_frame(board, args.format))
-    print(rule, file=sys.stderr)
+        print(render_board(models, args.metric, args.format))
     return 0
-
-
-def _render_frame(df, fmt: str) -> str:
-    from genbench.reports.tables import markdown_table
-
-    if fmt == "json":
-        return df.reset_index().to_json(orient="records", indent=2)
-    if fmt == "csv":
-        return df.to_csv().rstrip("\n")
-    if fmt == "md":
-        return markdown_table(df, ".4g")
-    return df.to_string(float_format=lambda v: f"{v:.4g}")
 
 
 def _int_list(text: str, flag: str) -> list[int]:
@@ -443,7 +486,16 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
                         "dpmsolver++ linspace (default) | leading | trailing (diffusers' DPMSolverMultistepScheduler)")
     g.add_argument("--sigma-hat", action="store_true", help="DDIM Table 1's σ̂ row (ddim)")
     g.add_argument("--variance", default=None, choices=["beta", "beta_tilde"], help="DDPM σ² (ddpm)")
-    g.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (ldm)")
+    g.add_argument("--guidance", type=float, default=None,
+                   help="classifier-free guidance scale (ldm; text-to-image diffusers folders, default 7.5)")
+    g.add_argument("--prompts", default=None, metavar="FILE",
+                   help="prompts of caption-conditioned generators (ldm, text-to-image diffusers folders): .txt one "
+                        "per line, .jsonl / .csv with a caption, text or prompt column, or COCO captions_*.json "
+                        "(sorted by annotation id); sample i gets prompt i mod len")
+    g.add_argument("--negative-prompt", default=None, help="text-to-image diffusers folders: the unconditional "
+                                                           "prompt of every sample (default empty)")
+    g.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"],
+                   help="text-to-image diffusers folders: network dtype (default fp32; latents stay float32)")
     g.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: cuda when present)")
     g.add_argument("--micro-batch", type=int, default=None,
                    help="samples per network call, aligned to sample indices (bundled generators; default 50); "
@@ -453,8 +505,10 @@ def _add_generator_options(p: argparse.ArgumentParser) -> None:
 def _add_weights_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", default=None, help="the extractor's weights file (inception-v3-fid: pytorch-fid's "
                                                    "layout; dinov2-vit-l14: the official state dict)")
-    p.add_argument("--resize", default=None, choices=["tf", "bilinear", "pil-bicubic", "torch-bicubic-antialias"],
-                   help="inception-v3-fid: tf (torch-fidelity, the default) or bilinear (pytorch-fid); "
+    p.add_argument("--resize", default=None, choices=["tf", "bilinear", "clean", "torchmetrics", "pil-bicubic",
+                                                      "torch-bicubic-antialias"],
+                   help="inception-v3-fid: tf (torch-fidelity, the default), bilinear (pytorch-fid), clean "
+                        "(clean-fid's default mode) or torchmetrics (torchmetrics >= 1.8's antialiased default); "
                         "dinov2-vit-l14: pil-bicubic (dgm-eval, the default) or torch-bicubic-antialias (EDM2)")
     p.add_argument("--any-weights", action="store_true",
                    help="inception-v3-fid: no warning for a --weights file other than the canonical one (its "
@@ -478,6 +532,8 @@ def _add_reference_options(p: argparse.ArgumentParser, with_metrics: bool = True
     g = p.add_argument_group("reference and metrics")
     g.add_argument("--ref", default=None, metavar="REF",
                    help="what samples are compared with: a statistics .npz (genbench, pytorch-fid, clean-fid, ADM), "
+                        "clean-fid's published statistics by name (cleanfid:DATASET/MODE/SPLIT/RES, e.g. "
+                        "cleanfid:cifar10/clean/train/32, fetched on first use), "
                         "a folder of images, an .npz of samples, a torchvision root or shapes32[:split] "
                         "(default: the bundled shapes32 train statistics)")
     g.add_argument("--extractor", default=None,
@@ -491,6 +547,9 @@ def _add_reference_options(p: argparse.ArgumentParser, with_metrics: bool = True
         g.add_argument("--heldout", default=None, metavar="REF",
                        help="held-out data for the C_T data-copying test (--metrics ct), in the reference's form "
                             "(default: shapes32:test when the reference is shapes32:train)")
+        g.add_argument("--clip-model", default=None, metavar="NAME",
+                       help="CLIP score model, e.g. clip:ViT-B-32:laion2b_s34b_b79k (default: shapes-clip for ldm, "
+                            "clip:ViT-L-14-quickgelu:openai for text-to-image diffusers folders)")
     _add_weights_options(g)
     _add_reading_options(g)
 
@@ -512,8 +571,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbench", description="Evaluate and benchmark image generative models.",
                                      allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"genbench {__version__}")
+    offline_help = ("no network access: weights and published statistics that are not on disk are not fetched, "
+                    "and their absence fails naming the file and where to put it (also GENBENCH_OFFLINE=1)")
+    parser.add_argument("--offline", action="store_true", help=offline_help)
+    common = argparse.ArgumentParser(add_help=False)  # --offline is taken after the command name too
+    common.add_argument("--offline", action="store_true", default=argparse.SUPPRESS, help=offline_help)
     sub = parser.add_subparsers(dest="command", required=True)
-    add_command = functools.partial(sub.add_parser, allow_abbrev=False)
+    add_command = functools.partial(sub.add_parser, allow_abbrev=False, parents=[common])
     p = add_command("run", help="evaluate the bundled generators and write the trilemma report (the main job)")
     p.add_argument("--preset", default="default",
                    help="smoke | default | large | paper (docs/guide.md lists their sizes)")
@@ -537,7 +601,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sampler", choices=["ddim", "guidance"],
                    help="ddim: S × η grid over the DDPM denoiser; guidance: classifier-free guidance scales of ldm")
     p.add_argument("--steps", default=None, help="ddim: comma-separated numbers of steps S (default "
-                                                 "10,20,50,100,1000); guidance: the DDIM steps (default 50)")
+                                                 "10,20,50,100,1000); guidance: comma-separated sampler steps "
+                                                 "(default 50)")
     p.add_argument("--eta", default=None, help="ddim: comma-separated η values in [0, 1] (default 0,0.2,0.5,1); "
                                                "guidance: one η (default 0)")
     p.add_argument("--no-sigma-hat", action="store_true", help="ddim: leave out the σ̂ (larger-variance DDPM) row")
@@ -545,11 +610,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ddim: timestep spacing of the DDIM rows")
     p.add_argument("--sampler", dest="samplers", default="ddim", metavar="LIST",
                    help="ddim: comma-separated samplers, rows for each: ddim (the η rows and σ̂), dpmsolver++ "
-                        "(DPM-Solver++(2M))")
+                        "(DPM-Solver++(2M)); guidance: comma-separated samplers (ddim, dpmsolver++, ddpm), "
+                        "a curve each")
     p.add_argument("--model", default=None, metavar="SPEC",
                    help="ddim: the denoiser swept: diffusers:PATH (a diffusers UNet2DModel folder with its scheduler "
                         "config; pip install genbench[diffusers]) or module:object (a Denoiser, a callable returning "
-                        "one, or with --beta-schedule a network net(x, t)); default: the bundled DDPM U-Net")
+                        "one, or with --beta-schedule a network net(x, t)); default: the bundled DDPM U-Net; "
+                        "guidance: diffusers:PATH of a Stable Diffusion-layout pipeline (default: the bundled ldm)")
+    p.add_argument("--prompts", default=None, metavar="FILE",
+                   help="guidance: prompts (.txt, .jsonl, .csv, COCO captions_*.json); required with --model; "
+                        "sample i gets prompt i mod len")
+    p.add_argument("--negative-prompt", default=None, help="guidance with --model: the unconditional prompt")
+    p.add_argument("--dtype", default=None, choices=["fp32", "fp16", "bf16"],
+                   help="guidance with --model: network dtype (default fp32)")
+    p.add_argument("--micro-batch", type=int, default=None,
+                   help="guidance: samples per network call (default: the model's: 50 for ldm, 8 for pipelines)")
+    p.add_argument("--clip-model", default=None, metavar="NAME",
+                   help="guidance: CLIP score model (default: shapes-clip for ldm, clip:ViT-L-14-quickgelu:openai "
+                        "with --model)")
     p.add_argument("--beta-schedule", default=None, choices=["linear", "scaled_linear", "squaredcos_cap_v2"],
                    help="ddim with --model module:net: the network's β schedule (T = 1000, diffusers' defaults)")
     p.add_argument("--prediction-type", default="epsilon", choices=["epsilon", "v_prediction", "sample"],
@@ -571,7 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_reference_options(p, with_metrics=False)
     p.set_defaults(func=_cmd_sweep)
     p = add_command("fid", help="the FID between two sides: folders, .npz samples, statistics files "
-                                "(genbench, pytorch-fid, clean-fid, ADM), a torchvision root or shapes32[:split]")
+                                "(genbench, pytorch-fid, clean-fid, ADM), clean-fid's published statistics "
+                                "(cleanfid:DATASET/MODE/SPLIT/RES), a torchvision root or shapes32[:split]")
     p.add_argument("a", help="first side")
     p.add_argument("b", help="second side")
     p.add_argument("--extractor", default=None,
@@ -584,11 +663,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the record: value, both sides' provenance, extractor")
     p.add_argument("--quiet", action="store_true", help="no progress bars; print the number alone")
     p.set_defaults(func=_cmd_fid)
-    p = add_command("compare", help="a leaderboard from results.json files; differences inside the intervals are ties")
+    p = add_command("compare", help="a leaderboard from results.json files; a model's rank counts the models "
+                                    "better than it with confidence (95%% intervals apart)")
     p.add_argument("results", nargs="+", help="results.json files (from run, eval or baseline)")
     p.add_argument("--metric", default="fid", help="rank by this metric (default fid)")
     p.add_argument("--format", default="table", choices=["table", "json", "csv", "md", "html"],
-                   help="html: one static page with sortable columns (redirect it to a file)")
+                   help="html: one self-contained page with the trilemma plot, sample thumbnails and sortable "
+                        "columns (redirect it to a file)")
     p.set_defaults(func=_cmd_compare)
     p = add_command("selfcheck", help="compute every metric on closed-form cases and verify the answers")
     p.add_argument("--seed", type=int, default=0)
@@ -669,9 +750,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from genbench.fetch import offline
+
     args = build_parser().parse_args(argv)
     # under torchrun (WORLD_SIZE > 1): join the process group (nccl for a CUDA device, else gloo), leave it at the end
-    with distributed.session(getattr(args, "device", None)):
+    with distributed.session(getattr(args, "device", None)), offline(args.offline):
         try:
             return args.func(args)
         except KeyboardInterrupt:

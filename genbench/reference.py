@@ -13,8 +13,13 @@
   reference batch (``arr_0`` uint8 NHWC images plus ``mu``, ``sigma``): FID from the stored
   moments, the other metrics from features of ``arr_0``. Foreign files carry no provenance, so
   they need an explicitly named extractor and are recorded as "declared by the user";
-- images: a folder (flat or class subfolders), an ``.npz`` of uint8 samples, a torchvision
-  dataset root. Their features are computed once and cached in
+- ``cleanfid:DATASET/MODE/SPLIT/RES`` (e.g. ``cleanfid:cifar10/clean/train/32``): clean-fid's published
+  statistics, fetched on first use from clean-fid's stats URL into ``$GENBENCH_HOME/cleanfid/`` (or
+  read from clean-fid's own download folder) and read as foreign statistics in the feature space of
+  the mode: ``inception-v3-fid`` with resize ``clean`` / ``tf`` (``legacy_tensorflow``) /
+  ``bilinear`` (``legacy_pytorch``), chosen automatically (:func:`implied_extractor_options`);
+- images: a folder (flat or class subfolders), a ``.zip`` archive of images, an ``.npz`` of uint8
+  samples, a torchvision dataset root. Their features are computed once and cached in
   ``$GENBENCH_HOME/references/`` under a key made of the content (file names, sizes and mtimes)
   and the extractor's provenance, so a second use reads the cache;
 - pickles (``.pkl``, ``.pt``, ``.pth``, ``.ckpt``) are refused: unpickling runs arbitrary code.
@@ -103,20 +108,25 @@ class Reference:
 
         declared = extractor is not None
         if not declared or isinstance(extractor, str):
-            extractor = get_extractor(extractor or resolve_extractor([str(spec)], None))
+            name = extractor or resolve_extractor([str(spec)], None)
+            implied = implied_extractor_options([str(spec)]) if name == "inception-v3-fid" else {}
+            extractor = get_extractor(name, **implied)
         return load_reference_spec(str(spec), extractor, declared=declared, **options)
 
 
 def resolve_extractor(specs: list[str], given: str | None) -> str:
     """The extractor name for references ``specs``: ``given``; else the one a genbench file among
     them records; else shapes-net when one is shapes32, else inception-v3-fid. Foreign statistics
-    carry no provenance: without ``given`` they are refused."""
+    carry no provenance: without ``given`` they are refused. clean-fid's published statistics
+    (``cleanfid:…``) are in inception-v3-fid's space (its resize: :func:`implied_extractor_options`)."""
     if given is not None:
         return given
     recorded, foreign = None, None
     for spec in specs:
         kind, path = _kind(spec)
-        if kind == "genbench":
+        if kind == "cleanfid":
+            recorded = recorded or "inception-v3-fid"
+        elif kind == "genbench":
             recorded = recorded or _read_provenance(_genbench_pair(path)[0]).get("extractor")
         elif kind in ("foreign", "adm"):
             foreign = spec
@@ -147,7 +157,10 @@ def _npz_keys(path: Path) -> set[str]:
 
 
 def _kind(spec: str) -> tuple[str, Path | None]:
-    """("shapes32" | "genbench" | "foreign" | "adm" | "images", path) for a reference spec."""
+    """("shapes32" | "cleanfid" | "genbench" | "foreign" | "adm" | "images", path) for a reference spec."""
+    if spec.startswith(CLEANFID_PREFIX):
+        CleanFIDStats.parse(spec)  # a malformed name fails here, before anything is loaded
+        return "cleanfid", None
     dataset, _, split = spec.partition(":")
     if dataset == "shapes32" and not Path(spec).exists():
         if split not in ("", *SHAPES32_SPLITS):
@@ -166,12 +179,12 @@ def _kind(spec: str) -> tuple[str, Path | None]:
                                 f"({path.name.removesuffix('_kid.npz')}.npz), which is read with it")
         return "images", path
     if not path.exists():
-        raise GenbenchError(f"{spec}: no such file or folder (a reference is a statistics .npz, a folder of images, "
-                            "an .npz of samples, a torchvision root or shapes32[:split])")
-    if path.is_dir():
+        raise GenbenchError(f"{spec}: no such file or folder (a reference is a statistics .npz, a folder or .zip of "
+                            "images, an .npz of samples, a torchvision root or shapes32[:split])")
+    if path.is_dir() or (path.suffix.lower() == ".zip" and path.is_file()):
         return "images", path
-    raise GenbenchError(f"{spec}: not an .npz or a folder (a reference is a statistics .npz, a folder of images, "
-                        "an .npz of samples, a torchvision root or shapes32[:split])")
+    raise GenbenchError(f"{spec}: not an .npz, a .zip or a folder (a reference is a statistics .npz, a folder or "
+                        ".zip of images, an .npz of samples, a torchvision root or shapes32[:split])")
 
 
 def load_reference_spec(spec: str, extractor: Any, declared: bool = True, batch_size: int = 500,
@@ -242,6 +255,8 @@ def _load_spec(spec: str, extractor: Any, declared: bool, resize_inputs: int | N
         return _genbench_files(*_genbench_pair(path), extractor.provenance())
     if kind == "foreign":
         return _foreign(path, extractor)
+    if kind == "cleanfid":
+        return _cleanfid(spec, extractor, progress=compute.get("progress", True))
     if kind == "adm":
         return _adm(path, extractor, **compute)
     return _from_images(_images_source(path, resize_inputs), str(path), extractor, **compute)
@@ -318,6 +333,116 @@ def _foreign(path: Path, extractor: Any) -> Reference:
             raise GenbenchError(f"{kid_path}: feats {sample.shape} do not match {mu.size}-d statistics")
         provenance |= {"features_from": str(kid_path), "sample_n": None if sample is None else len(sample)}
     return Reference(None, sample, provenance, moments=(mu, sigma))
+
+
+# -- clean-fid's published statistics --------------------------------------------------------------
+
+CLEANFID_PREFIX = "cleanfid:"
+CLEANFID_STATS_URL = "https://www.cs.cmu.edu/~clean-fid/stats/"  # cleanfid.features.get_reference_statistics
+CLEANFID_RESIZE = {"clean": "clean", "legacy_tensorflow": "tf", "legacy_pytorch": "bilinear"}  # mode → resize
+
+
+@dataclass(frozen=True)
+class CleanFIDStats:
+    """clean-fid's published statistics ``cleanfid:DATASET/MODE/SPLIT/RES``: what
+    ``cleanfid.features.get_reference_statistics(DATASET, RES, mode=MODE, split=SPLIT)`` reads, the
+    file ``{dataset}_{mode}_{split}_{res}.npz`` (lowercased; RES is ``na`` for split ``custom``) at
+    clean-fid's stats URL, in the Inception space of ``mode`` (``CLEANFID_RESIZE``). Its KID features
+    (``…_kid.npz``, ``feats``) are not fetched; put that file beside the statistics to have them."""
+
+    dataset: str
+    mode: str
+    split: str
+    res: str
+
+    @classmethod
+    def parse(cls, spec: str) -> "CleanFIDStats":
+        parts = [part.strip() for part in spec.removeprefix(CLEANFID_PREFIX).split("/")]
+        if len(parts) != 4 or not all(parts):
+            raise GenbenchError(f"{spec}: clean-fid statistics are named cleanfid:DATASET/MODE/SPLIT/RES, e.g. "
+                                "cleanfid:cifar10/clean/train/32")
+        dataset, mode, split, res = (part.lower() for part in parts)
+        if mode not in CLEANFID_RESIZE:
+            raise GenbenchError(f"{spec}: clean-fid's modes are {', '.join(CLEANFID_RESIZE)}, not {mode!r}")
+        return cls(dataset, mode, split, "na" if split == "custom" else res)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.dataset}_{self.mode}_{self.split}_{self.res}.npz"
+
+    @property
+    def url(self) -> str:
+        return CLEANFID_STATS_URL + self.filename
+
+    @property
+    def resize(self) -> str:
+        """The inception-v3-fid preprocessing of the mode."""
+        return CLEANFID_RESIZE[self.mode]
+
+
+def cleanfid_cache_dir() -> Path:
+    """Where clean-fid statistics fetched by genbench are kept: ``$GENBENCH_HOME/cleanfid``."""
+    return genbench_home() / "cleanfid"
+
+
+def _cleanfid_package_stats() -> Path | None:
+    """clean-fid's own download folder (``cleanfid/stats`` in its package), if clean-fid is installed."""
+    import importlib.util
+
+    found = importlib.util.find_spec("cleanfid")
+    locations = list(found.submodule_search_locations or []) if found is not None else []
+    return Path(locations[0]) / "stats" if locations else None
+
+
+def _check_moments_file(path: Path) -> None:
+    keys = _npz_keys(path)
+    if not {"mu", "sigma"} <= keys:
+        raise GenbenchError(f"it holds {', '.join(sorted(keys)) or 'nothing'}, not mu and sigma")
+
+
+def cleanfid_stats_file(stats: CleanFIDStats, progress: bool = True) -> Path:
+    """The statistics file: in genbench's cache, else in clean-fid's download folder, else fetched
+    into the cache (atomically; a transfer cut short or a file without mu/sigma leaves nothing);
+    ``GenbenchError`` offline or when it cannot be fetched."""
+    from genbench.fetch import FetchError, fetch_file
+
+    cached = cleanfid_cache_dir() / stats.filename
+    package = _cleanfid_package_stats()
+    for candidate in (cached, None if package is None else package / stats.filename):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    try:
+        fetch_file(stats.url, cached, progress=progress, check=_check_moments_file, what="clean-fid statistics file")
+    except FetchError as exc:
+        hint = " (clean-fid publishes some dataset/mode/split/resolution combinations only)" if "404" in str(exc) \
+            else ""
+        raise FetchError(f"{exc}{hint}") from exc
+    return cached
+
+
+def implied_extractor_options(specs: list[str]) -> dict[str, Any]:
+    """Extractor keywords that references ``specs`` imply: clean-fid statistics fix the Inception's
+    ``resize`` (``{}`` for other references)."""
+    modes = {CleanFIDStats.parse(spec).mode for spec in map(str, specs) if spec.startswith(CLEANFID_PREFIX)}
+    if len(modes) > 1:
+        raise GenbenchError(f"clean-fid statistics of different modes ({', '.join(sorted(modes))}) are in different "
+                            "feature spaces and cannot be compared")
+    return {"resize": CLEANFID_RESIZE[modes.pop()]} if modes else {}
+
+
+def _cleanfid(spec: str, extractor: Any, progress: bool = True) -> Reference:
+    stats = CleanFIDStats.parse(spec)
+    resize = getattr(extractor, "resize", None)
+    if extractor.name != "inception-v3-fid" or resize != stats.resize:
+        used = extractor.name + (f" with resize {resize!r}" if resize else "")
+        raise GenbenchError(f"{spec} holds clean-fid {stats.mode} statistics, in the space of inception-v3-fid with "
+                            f"resize {stats.resize!r}, not of {used}: leave --extractor and --resize out (or give "
+                            f"those) to compare with them")
+    path = cleanfid_stats_file(stats, progress)
+    ref = _foreign(path, extractor)
+    ref.provenance |= {"source": f"{spec} ({path})", "kind": "clean-fid published statistics", "url": stats.url,
+                       "provenance": f"clean-fid mode {stats.mode}: inception-v3-fid, resize {stats.resize}"}
+    return ref
 
 
 def _adm(path: Path, extractor: Any, **compute: Any) -> Reference:

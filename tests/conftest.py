@@ -20,6 +20,38 @@ def genbench_home(tmp_path_factory):
         os.environ["GENBENCH_HOME"] = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def untimed_throughput():
+    """Throughput is measured over one warm-up and three calls, without the product's minimum
+    timed wall time (``GENBENCH_MIN_TIMED_SECONDS``): tests check what is recorded, not how fast."""
+    from genbench.harness.throughput import MIN_TIMED_SECONDS_ENV
+
+    previous = os.environ.get(MIN_TIMED_SECONDS_ENV)
+    os.environ[MIN_TIMED_SECONDS_ENV] = "0"
+    yield
+    if previous is None:
+        os.environ.pop(MIN_TIMED_SECONDS_ENV, None)
+    else:
+        os.environ[MIN_TIMED_SECONDS_ENV] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network(tmp_path_factory):
+    """Tests never fetch anything nor read what the user downloaded: genbench offline
+    (GENBENCH_OFFLINE=1, and HF_HUB_OFFLINE=1), and an empty TORCH_HOME of the session (torch.hub's
+    checkpoint folder), inherited by subprocesses. Tests of fetching serve files from 127.0.0.1 and
+    switch GENBENCH_OFFLINE off for themselves (monkeypatch)."""
+    names = ("GENBENCH_OFFLINE", "HF_HUB_OFFLINE", "TORCH_HOME")
+    previous = {name: os.environ.get(name) for name in names}
+    os.environ.update(GENBENCH_OFFLINE="1", HF_HUB_OFFLINE="1", TORCH_HOME=str(tmp_path_factory.mktemp("torch_home")))
+    yield
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def one_thread():
     """Run a test on one torch thread: small per-step work only gains contention from more."""

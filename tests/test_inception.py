@@ -97,9 +97,11 @@ def test_weights_bookkeeping_and_safetensors(state_dict, weights_path, tmp_path)
 
 def test_missing_weights_names_the_place(tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_HOME", str(tmp_path))
-    with pytest.raises(WeightsError) as info:
-        InceptionV3FID(device="cpu")
-    assert str(tmp_path / "weights" / WEIGHTS.filename) in str(info.value)
+    ext = InceptionV3FID(device="cpu")  # nothing is looked up before the network is needed
+    assert ext.weights_sha256 == WEIGHTS.sha256 and len(WEIGHTS.sha256) == 64  # named without the file
+    with pytest.raises(WeightsError) as info:  # the test session is offline (conftest)
+        ext.features(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    assert str(tmp_path / "weights" / WEIGHTS.filename) in str(info.value) and "offline" in str(info.value)
 
 
 def test_corrupted_weights(weights_path, tmp_path, monkeypatch):
@@ -108,11 +110,11 @@ def test_corrupted_weights(weights_path, tmp_path, monkeypatch):
     canonical.parent.mkdir()
     canonical.write_bytes(weights_path.read_bytes()[:1000])
     with pytest.raises(WeightsError, match="corrupted"):
-        InceptionV3FID(device="cpu")
+        InceptionV3FID(device="cpu").model  # found and checked when the network is first needed
     with pytest.warns(WeightsWarning, match="not the canonical"), pytest.raises(WeightsError, match="cannot read"):
-        InceptionV3FID(canonical, device="cpu")  # named explicitly: a warning, then the truncated file fails to load
+        InceptionV3FID(canonical, device="cpu").model  # named explicitly: a warning, then the truncated file fails
     with pytest.raises(WeightsError, match="cannot read"):  # truncated, with the digest check skipped
-        InceptionV3FID(canonical, device="cpu", expected_sha256=None)
+        InceptionV3FID(canonical, device="cpu", expected_sha256=None).model
 
 
 def test_wrong_layout(state_dict, tmp_path):
@@ -122,7 +124,7 @@ def test_wrong_layout(state_dict, tmp_path):
     path = tmp_path / "bad.pth"
     torch.save(bad, path)
     with pytest.raises(WeightsError) as info:
-        InceptionV3FID(path, device="cpu", expected_sha256=None)
+        InceptionV3FID(path, device="cpu", expected_sha256=None).model
     message = str(info.value)
     assert "Mixed_5b.branch1x1.conv.weight" in message and "Mixed_5b.extra.weight" in message
     assert "fc.weight (1000, 2048)" in message
@@ -134,14 +136,19 @@ def test_bad_resize(weights_path):
 
 
 def test_failed_download_leaves_nothing(tmp_path, monkeypatch):
+    import dataclasses
+    import socket
+
+    import genbench.features.inception as inception
+
     monkeypatch.setenv("GENBENCH_HOME", str(tmp_path))
-
-    def offline(*args, **kwargs):
-        raise OSError("network unreachable")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
-    with pytest.raises(WeightsError, match="network unreachable"):
-        InceptionV3FID(download=True, device="cpu")
+    monkeypatch.delenv("GENBENCH_OFFLINE")
+    with socket.socket() as s:  # a loopback port nothing listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(inception, "WEIGHTS", dataclasses.replace(WEIGHTS, url=f"http://127.0.0.1:{port}/w.pth"))
+    with pytest.raises(WeightsError, match="could not fetch .*refused"):
+        InceptionV3FID(device="cpu").model
     assert list((tmp_path / "weights").glob("*")) == []
 
 

@@ -78,6 +78,25 @@ def test_corner_rule_on_a_textbook_trilemma():
     assert corners(results)["junk"] == []
 
 
+def test_conditioned_models_are_judged_against_the_unconditional_bars():
+    results = {"models": {"gan": _record(10.0, 0.3, 0.7, 800.0), "ddpm": _record(9.0, 0.8, 1.0, 1.0),
+                          "ddim-10": _record(11.0, 0.7, 0.9, 80.0)}}
+    alone = corners(results)
+    assert alone == {"gan": ["quality", "speed"], "ddpm": ["quality", "diversity"], "ddim-10": ["quality"]}
+    # a caption-conditioned model far better on FID and coverage sets no bar, and is judged by them
+    results["models"]["ldm"] = _record(3.0, 2.0, 1.0, 5.0) | {"meta": {"conditioning": "caption"}}
+    assert corners(results) == alone | {"ldm": ["quality", "diversity"]}
+    # were it unconditional, it would take quality and diversity from every other row
+    results["models"]["ldm"]["meta"]["conditioning"] = "none"
+    assert corners(results) == {"gan": ["speed"], "ddpm": [], "ddim-10": [], "ldm": ["quality", "diversity"]}
+
+
+def test_speed_corner_lies_half_an_order_of_magnitude_from_the_fastest():
+    results = {"models": {"a": _record(1.0, 1.0, 1.0, 1000.0), "b": _record(1.0, 1.0, 1.0, 400.0),
+                          "c": _record(1.0, 1.0, 1.0, 100.0)}}
+    assert [("speed" in v) for v in corners(results).values()] == [True, True, False]
+
+
 def test_pareto_front_minimises_both_coordinates():
     pts = [(1.0, 10.0), (2.0, 5.0), (3.0, 6.0), (4.0, 1.0), (0.5, 20.0), (2.0, 4.0)]
     assert pareto_front(pts) == [4, 0, 5, 3]
@@ -161,10 +180,11 @@ def test_compare_ranks_and_marks_ties(tmp_path, capsys):
     a.write_text(json.dumps(_results({"m1": (10.0, 9.0, 11.0, 500), "m2": (3.0, 2.5, 3.5, 500)})))
     b.write_text(json.dumps(_results({"m3": (10.5, 9.8, 11.2, 500), "m4": (30.0, 28.0, 32.0, 500)})))
     assert main(["compare", str(a), str(b), "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert [(r["rank"], r["model"]) for r in rows] == [("1", "m2"), ("2", "m1"), ("=2", "m3"), ("4", "m4")]
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["rank"], r["shared_rank"], r["model"]) for r in rows] == [(1, False, "m2"), (2, True, "m1"),
+                                                                         (2, True, "m3"), (4, False, "m4")]
     assert main(["compare", str(a), str(b), "--metric", "recall"]) == 0  # all tied
-    assert capsys.readouterr().out.count("=1") == 3
+    assert capsys.readouterr().out.count("=1") == 4
 
 
 def test_compare_refuses_different_feature_spaces_and_flags_different_n(tmp_path, capsys):
@@ -175,7 +195,7 @@ def test_compare_refuses_different_feature_spaces_and_flags_different_n(tmp_path
     assert main(["compare", str(a), str(b)]) == 2
     assert "different feature spaces" in capsys.readouterr().err
     assert main(["compare", str(a), str(c)]) == 0
-    assert "sample counts differ (500, 2000)" in capsys.readouterr().err
+    assert "sample counts differ for fid, recall (n = 500: m1; n = 2000: m3)" in capsys.readouterr().err
 
 
 def test_run_skips_a_model_without_weights_and_says_so(random_bundled_assets, tmp_path, capsys):

@@ -139,7 +139,8 @@ def test_every_mode_reads_as_pytorch_fid_reads_it_and_is_counted(tmp_path):
     assert np.array_equal(images[6], np.broadcast_to(np.clip(wide, 0, 255), (3, 32, 32)))  # clipped, not scaled
     assert source.conversions == {"RGBA": 2, "L": 2, "P": 1, "LA": 1, "I;16": 1, "I": 1, "CMYK": 1}
     assert source.provenance() == {"source": "folder:modes", "n": 10, "conversions": source.conversions,
-                                   "resize_inputs": None}
+                                   "resize_inputs": None, "lossy_jpeg_files": 1,  # the CMYK .jpg
+                                   "warnings": source.input_warnings()}
     assert torch.equal(_collect(source, 3, workers=2)[1], torch.from_numpy(images))
 
 

@@ -1,5 +1,6 @@
-"""Image sources for reference statistics (``genbench stats``): shapes32, a folder of images, or a
-torchvision dataset root (CIFAR-10/100, MNIST, or an ImageFolder-style tree of class folders).
+"""Image sources for reference statistics (``genbench stats``): shapes32, a folder of images, a
+``.zip`` archive of images, or a torchvision dataset root (CIFAR-10/100, MNIST, or an
+ImageFolder-style tree of class folders).
 
 A source is (name, n, fetch) where ``fetch(start, k)`` returns images start … start+k−1 as uint8
 NCHW RGB; files are read lazily, batch by batch, so memory stays bounded. ``batches`` walks a range
@@ -18,13 +19,20 @@ statistics agree with pytorch-fid's on the same folder:
 
 A source records what it converted (``conversions``: file mode → number of files) and, with
 ``resize_inputs=N``, that every image was center-cropped to a square of its shorter side and
-resized to N×N (``RESIZE_METHOD``); ``provenance()`` returns both.
+resized to N×N (``RESIZE_METHOD``); ``provenance()`` returns both. Inputs that change the features
+before any network sees them, lossy JPEG files (counted by decoded format, whatever the suffix)
+and images that ``resize_inputs`` actually cropped or resized, are counted too; the source then
+warns in one line per kind when it is made (``InputWarning``, as torch-fidelity warns on JPEG) and
+records the counts and the warnings in ``provenance()``.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
+import warnings
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +48,13 @@ from genbench.errors import GenbenchError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 TORCHVISION_MARKERS = {"cifar-10-batches-py": "CIFAR10", "cifar-100-python": "CIFAR100", "MNIST": "MNIST"}
 RESIZE_METHOD = "center crop + PIL bicubic"
+LOSSY_FORMATS = ("JPEG", "MPO")  # PIL's names of lossy JPEG files (MPO: multi-picture JPEG from cameras)
 PREFETCH_BATCHES = 2  # batches each DataLoader worker decodes ahead of the consumer
+
+
+class InputWarning(UserWarning):
+    """Inputs that change the features before any network sees them (lossy JPEG files, images
+    resized by ``resize_inputs``); the source's provenance records the same."""
 
 
 def default_workers() -> int:
@@ -56,8 +70,10 @@ class ImageSource:
     """``name`` (recorded as the dataset in provenance), ``n`` images, ``fetch(start, k)`` → uint8
     NCHW RGB. Optional: ``item(i)`` → image i as uint8 CHW RGB (set by file-backed sources: it is
     what ``batches`` decodes in worker processes, and must be picklable), ``conversions`` (file
-    mode → number of files converted to RGB; empty when all were RGB) and ``resize_inputs`` (the
-    side N of the N×N resize applied to every image, or None)."""
+    mode → number of files converted to RGB; empty when all were RGB), ``resize_inputs`` (the
+    side N of the N×N resize applied to every image, or None), ``lossy_jpeg`` (number of lossy
+    JPEG files) and ``resized`` (number of images that ``resize_inputs`` cropped or resized: those
+    not already N×N)."""
 
     name: str
     n: int
@@ -65,13 +81,42 @@ class ImageSource:
     item: Callable[[int], np.ndarray] | None = None
     conversions: dict[str, int] = field(default_factory=dict)
     resize_inputs: int | None = None
+    lossy_jpeg: int = 0
+    resized: int = 0
+
+    def input_warnings(self) -> list[str]:
+        """One line per kind of input that changes the features: lossy JPEG files, resized images."""
+        out = []
+        if self.lossy_jpeg:
+            out.append(f"{self.name}: {self.lossy_jpeg} of {self.n} images are lossy JPEG files; compression "
+                       "artifacts change the features and FID (PNG keeps the pixels)")
+        if self.resized:
+            out.append(f"{self.name}: {self.resized} of {self.n} images were not {self.resize_inputs}×"
+                       f"{self.resize_inputs} and were center-cropped and resized to it (resize_inputs, "
+                       f"{RESIZE_METHOD}); resizing changes the features")
+        return out
 
     def provenance(self) -> dict:
         """{"source", "n", "conversions" (mode → files, or "none"), "resize_inputs" ({"size",
-        "method"}, or None)}: what was read and how it was turned into RGB images of one size."""
+        "method"}, or None)}: what was read and how it was turned into RGB images of one size; plus,
+        only when there are any, "lossy_jpeg_files", "resized_files" and "warnings" (the lines of
+        ``input_warnings``)."""
         resize = None if self.resize_inputs is None else {"size": self.resize_inputs, "method": RESIZE_METHOD}
-        return {"source": self.name, "n": self.n, "conversions": dict(self.conversions) or "none",
-                "resize_inputs": resize}
+        record = {"source": self.name, "n": self.n, "conversions": dict(self.conversions) or "none",
+                  "resize_inputs": resize}
+        if self.lossy_jpeg:
+            record["lossy_jpeg_files"] = self.lossy_jpeg
+        if self.resized:
+            record["resized_files"] = self.resized
+        if notes := self.input_warnings():
+            record["warnings"] = notes
+        return record
+
+    def warn(self) -> "ImageSource":
+        """Issue each of ``input_warnings`` as a one-line ``InputWarning``; returns the source."""
+        for message in self.input_warnings():
+            warnings.warn(message, InputWarning, stacklevel=3)
+        return self
 
     def batches(self, batch_size: int, start: int = 0, stop: int | None = None,
                 workers: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
@@ -190,6 +235,39 @@ def _read_rgb(path: Path, resize: int | None = None) -> np.ndarray:
         raise _unreadable(path, exc) from exc
 
 
+_ZIPS: dict[str, tuple[tuple, zipfile.ZipFile]] = {}  # path → (what identifies the open file, archive)
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    """``path`` opened once per process and per version of the file: reading the central directory
+    of a large archive per image would dominate; a handle inherited across fork would share its file
+    offset with the parent (the process id is part of the key); an archive rewritten since it was
+    opened is opened again (its inode, size and mtime are too)."""
+    try:
+        st = os.stat(path)
+        key = (os.getpid(), st.st_ino, st.st_size, st.st_mtime_ns)
+        held = _ZIPS.get(str(path))
+        if held is not None and held[0] == key:
+            return held[1]
+        if held is not None and held[0][0] == key[0]:  # this process's handle on an older version
+            held[1].close()
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise GenbenchError(f"cannot read zip archive {path}: {' '.join(str(exc).split())}") from exc
+    _ZIPS[str(path)] = (key, archive)
+    return archive
+
+
+def _read_zip_member(path: Path, name: str, resize: int | None = None) -> np.ndarray:
+    """Member ``name`` of archive ``path`` as RGB uint8 CHW, decoded from its bytes as a file is."""
+    try:
+        data = _open_zip(path).read(name)
+        with Image.open(io.BytesIO(data)) as img:
+            return _to_rgb_uint8(img, resize)
+    except (*_UNREADABLE, zipfile.BadZipFile, KeyError) as exc:  # KeyError: gone from a rewritten archive
+        raise _unreadable(Path(f"{path}:{name}"), exc) from exc
+
+
 def _stack(arrays: list[np.ndarray], where: str) -> torch.Tensor:
     sizes = {a.shape for a in arrays}
     if len(sizes) > 1:
@@ -206,6 +284,18 @@ class _FileItem:
 
     def __call__(self, i: int) -> np.ndarray:
         return _read_rgb(self.files[i], self.resize)
+
+
+@dataclass(frozen=True)
+class _ZipItem:
+    """Image i of a list of members of a zip archive (picklable: each process opens the archive)."""
+
+    path: Path
+    names: tuple[str, ...]
+    resize: int | None
+
+    def __call__(self, i: int) -> np.ndarray:
+        return _read_zip_member(self.path, self.names[i], self.resize)
 
 
 @dataclass(frozen=True)
@@ -235,20 +325,44 @@ def _image_files(path: Path) -> list[Path]:
     return files
 
 
-def _scan_headers(files: list[Path]) -> tuple[dict[tuple[int, int], str], dict[str, int]]:
-    """Headers only: (size (W, H) → name of a file of that size, non-RGB mode → number of files).
-    A file that is not an image fails here, before any work."""
-    sizes: dict[tuple[int, int], str] = {}
-    modes: dict[str, int] = {}
+@dataclass
+class _Headers:
+    """What the headers of a list of files say: ``sizes`` (W, H) → (a file of that size, number of
+    files), ``modes`` (non-RGB mode → number of files), ``lossy_jpeg`` (number of JPEG files)."""
+
+    sizes: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
+    modes: dict[str, int] = field(default_factory=dict)
+    lossy_jpeg: int = 0
+
+    def add(self, img: Image.Image, name: str) -> None:
+        first, count = self.sizes.get(img.size, (name, 0))
+        self.sizes[img.size] = (first, count + 1)
+        if img.mode != "RGB":
+            self.modes[img.mode] = self.modes.get(img.mode, 0) + 1
+        self.lossy_jpeg += img.format in LOSSY_FORMATS
+
+    def one_size(self, where: object, resize_inputs: int | None) -> int:
+        """Raise ValueError for images of different sizes unless ``resize_inputs`` = N; return the
+        number of images that the N×N resize changes (not already N×N; 0 without a resize)."""
+        if len(self.sizes) > 1 and resize_inputs is None:
+            raise ValueError(f"images in {where} have different sizes (W×H: "
+                             f"{', '.join(f'{w}×{h} e.g. {name}' for (w, h), (name, _) in self.sizes.items())}); "
+                             "resize them to one size first")
+        if resize_inputs is None:
+            return 0
+        return sum(count for size, (_, count) in self.sizes.items() if size != (resize_inputs, resize_inputs))
+
+
+def _scan_headers(files: list[Path]) -> _Headers:
+    """Headers only. A file that is not an image fails here, before any work."""
+    headers = _Headers()
     for p in files:
         try:
             with Image.open(p) as img:
-                sizes.setdefault(img.size, p.name)
-                if img.mode != "RGB":
-                    modes[img.mode] = modes.get(img.mode, 0) + 1
+                headers.add(img, p.name)
         except _UNREADABLE as exc:
             raise _unreadable(p, exc) from exc
-    return sizes, modes
+    return headers
 
 
 def folder_source(path: Path, resize_inputs: int | None = None) -> ImageSource:
@@ -257,20 +371,63 @@ def folder_source(path: Path, resize_inputs: int | None = None) -> ImageSource:
     fails before any work, and so do images of different sizes unless ``resize_inputs`` = N, which
     center-crops every image to a square of its shorter side and resizes it to N×N (PIL bicubic,
     on the RGB image; clean-fid instead resizes each channel in float32 without a crop and keeps
-    the fractional values, so its inputs can differ from these by rounding)."""
+    the fractional values, so its inputs can differ from these by rounding). Lossy JPEG files and
+    images the resize changed are warned about and recorded (module docstring)."""
     _check_resize(resize_inputs)
     files = _image_files(path)
-    sizes, conversions = _scan_headers(files)
-    if len(sizes) > 1 and resize_inputs is None:
-        raise ValueError(f"images in {path} have different sizes (W×H: "
-                         f"{', '.join(f'{w}×{h} e.g. {name}' for (w, h), name in sizes.items())}); resize them "
-                         "to one size first")
+    headers = _scan_headers(files)
+    resized = headers.one_size(path, resize_inputs)
     item = _FileItem(tuple(files), resize_inputs)
 
     def fetch(start: int, k: int) -> torch.Tensor:
         return _stack([item(i) for i in range(start, start + k)], str(path))
 
-    return ImageSource(f"folder:{path.name}", len(files), fetch, item, conversions, resize_inputs)
+    return ImageSource(f"folder:{path.name}", len(files), fetch, item, headers.modes, resize_inputs,
+                       headers.lossy_jpeg, resized).warn()
+
+
+def is_zip_archive(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a ``.zip`` file (any case): an archive of images."""
+    path = Path(path)
+    return path.suffix.lower() == ".zip" and path.is_file()
+
+
+def _zip_members(path: Path) -> list[str]:
+    """The image members of archive ``path`` at any depth (by suffix, as folders; macOS's
+    ``__MACOSX/`` resource forks left out), sorted by their folders, then by name: a zip of a folder
+    lists its images in the folder's order."""
+    names = [name for name in _open_zip(path).namelist()
+             if not name.endswith("/") and not name.startswith("__MACOSX/")
+             and Path(name).suffix.lower() in IMAGE_SUFFIXES]
+    if not names:
+        raise ValueError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in zip archive {path}")
+    return sorted(names, key=lambda name: name.split("/"))
+
+
+def zip_source(path: Path, resize_inputs: int | None = None) -> ImageSource:
+    """The images of a ``.zip`` archive (what clean-fid and EDM2 read): every image member at any
+    depth, sorted by folder, then by name (``_zip_members``), each decoded from its bytes as
+    ``folder_source`` decodes a file, so a zip of a folder gives the folder's images bit for bit.
+    Headers, sizes, ``resize_inputs``, warnings and records as ``folder_source``."""
+    _check_resize(resize_inputs)
+    path = Path(path)
+    names = _zip_members(path)
+    headers = _Headers()
+    archive = _open_zip(path)
+    for name in names:
+        try:
+            with archive.open(name) as member, Image.open(member) as img:
+                headers.add(img, name)
+        except (*_UNREADABLE, zipfile.BadZipFile) as exc:
+            raise _unreadable(Path(f"{path}:{name}"), exc) from exc
+    resized = headers.one_size(path, resize_inputs)
+    item = _ZipItem(path, tuple(names), resize_inputs)
+
+    def fetch(start: int, k: int) -> torch.Tensor:
+        return _stack([item(i) for i in range(start, start + k)], str(path))
+
+    return ImageSource(f"zip:{path.name}", len(names), fetch, item, headers.modes, resize_inputs,
+                       headers.lossy_jpeg, resized).warn()
 
 
 def torchvision_source(path: Path, split: str, resize_inputs: int | None = None) -> ImageSource | None:
@@ -284,26 +441,33 @@ def torchvision_source(path: Path, split: str, resize_inputs: int | None = None)
 
     dataset = getattr(torchvision.datasets, kind)(str(path), train=split == "train", download=False)
     item = _DatasetItem(dataset, resize_inputs)
-    mode = dataset[0][0].mode if len(dataset) else "RGB"
+    first = dataset[0][0] if len(dataset) else None
+    mode = first.mode if first is not None else "RGB"
+    # these datasets hold images of one size: the resize changes all of them or none
+    resized = len(dataset) if first is not None and resize_inputs is not None and \
+        first.size != (resize_inputs, resize_inputs) else 0
 
     def fetch(start: int, k: int) -> torch.Tensor:
         return _stack([item(i) for i in range(start, start + k)], kind)
 
     return ImageSource(f"{kind.lower()}", len(dataset), fetch, item,
-                       {} if mode == "RGB" else {mode: len(dataset)}, resize_inputs)
+                       {} if mode == "RGB" else {mode: len(dataset)}, resize_inputs, resized=resized).warn()
 
 
 def image_source(spec: str, split: str = "train", resize_inputs: int | None = None) -> ImageSource:
-    """``shapes32``, a torchvision dataset root, or a folder of images. ``resize_inputs`` (see
-    ``folder_source``) applies to folders and torchvision roots; shapes32 is rendered at 32×32."""
+    """``shapes32``, a torchvision dataset root, a folder of images or a ``.zip`` archive of images.
+    ``resize_inputs`` (see ``folder_source``) applies to folders, archives and torchvision roots;
+    shapes32 is rendered at 32×32."""
     _check_resize(resize_inputs)
     if spec == "shapes32":
         if resize_inputs is not None:
-            raise ValueError("resize_inputs applies to folders and torchvision roots, not to shapes32")
+            raise ValueError("resize_inputs applies to folders, zip archives and torchvision roots, not to shapes32")
         from genbench.data.shapes32 import SPLIT_SIZES, shapes32
 
         return ImageSource("shapes32", SPLIT_SIZES[split], lambda start, k: shapes32(split, start, k).images)
     path = Path(spec)
+    if is_zip_archive(path):
+        return zip_source(path, resize_inputs)
     if not path.is_dir():
-        raise ValueError(f"unknown image source {spec!r}: not 'shapes32' and not a folder")
+        raise ValueError(f"unknown image source {spec!r}: not 'shapes32', a folder or a .zip archive")
     return torchvision_source(path, split, resize_inputs) or folder_source(path, resize_inputs)

@@ -13,12 +13,14 @@ QuickGELU, which open_clip's plain ``ViT-L-14-336`` (GELU) only switches on for 
 for a weights file; the state-dict keys are the same either way, the outputs are not.
 
 Weights: an open_clip state dict (.safetensors, or .bin/.pt/.pth read with ``weights_only=True``) at
-``weights`` or ``$GENBENCH_HOME/weights/clip-vit-l14-336.safetensors``. Nothing is downloaded.
-OpenAI's own ``ViT-L-14-336px.pt`` is a TorchScript archive, which is not read (it is code); save the
-model's ``state_dict()`` once (e.g. from ``open_clip.create_model('ViT-L-14-336-quickgelu',
-pretrained='openai')`` on a machine with internet) with ``safetensors.torch.save_file``. No checksum is
-enforced by default (the file is a conversion, with no canonical digest); the digest of the file used
-is recorded.
+``weights`` or ``$GENBENCH_HOME/weights/clip-vit-l14-336.safetensors``, else open_clip's ``openai`` tag
+of ``ViT-L-14-336`` on the Hugging Face Hub (``timm/vit_large_patch14_clip_336.openai``,
+``open_clip_model.safetensors``, else ``open_clip_pytorch_model.bin``): found in the Hugging Face cache,
+else downloaded there on first use (not when offline: ``GENBENCH_OFFLINE=1``, ``genbench --offline`` or
+``HF_HUB_OFFLINE=1``), the file ``open_clip.create_model('ViT-L-14-336-quickgelu', pretrained='openai')``
+loads. OpenAI's own ``ViT-L-14-336px.pt`` is a TorchScript archive, which is not read (it is code). No
+checksum is enforced by default (none is published for these files); the digest of the file used is
+recorded.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ import torch
 from PIL import Image
 
 from genbench.features.base import default_device
-from genbench.features.clip import ClipExtractor
+from genbench.features.clip import ClipExtractor, hf_files, pretrained_tag
 from genbench.features.weights import WeightsError, WeightsSpec, resolve_weights
 from genbench.registry import register_extractor
 
 ARCHITECTURE = "ViT-L-14-336-quickgelu"
 WEIGHTS = WeightsSpec(filename="clip-vit-l14-336.safetensors")
+PRETRAINED_TAG = ("ViT-L-14-336", "openai")  # where the default file comes from when it is not in genbench's cache
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -69,7 +72,8 @@ class ClipCMMDExtractor(ClipExtractor):
 
     Args:
         weights: path to an open_clip state dict; by default
-            ``$GENBENCH_HOME/weights/clip-vit-l14-336.safetensors``.
+            ``$GENBENCH_HOME/weights/clip-vit-l14-336.safetensors``, else open_clip's ``openai`` tag
+            from the Hugging Face cache, else downloaded on first use (module docstring).
         expected_sha256: hex digest (or prefix) the file must match; default none.
             ``weights_sha256`` records the full digest either way.
         device: where the network runs; default CUDA when present, else CPU.
@@ -86,9 +90,11 @@ class ClipCMMDExtractor(ClipExtractor):
             raise ValueError(f"unknown open_clip architecture {architecture!r}")
         default = architecture == ARCHITECTURE
         filename = WEIGHTS.filename if default else f"clip-{architecture}.safetensors"
-        path, digest = resolve_weights(WeightsSpec(filename, expected_sha256), weights)
+        spec = WeightsSpec(filename, expected_sha256,
+                           hf_files=hf_files(pretrained_tag(*PRETRAINED_TAG)) if default else ())
+        path, digest = resolve_weights(spec, weights)
         try:
-            # An absolute path is never mistaken for a pretrained tag, so nothing is downloaded.
+            # An absolute path is never mistaken for a pretrained tag, so open_clip downloads nothing itself.
             model = open_clip.create_model(architecture, pretrained=str(path.resolve()))
             tokenizer = open_clip.get_tokenizer(architecture)
         except Exception as exc:  # safetensors, torch.load and load_state_dict raise many types

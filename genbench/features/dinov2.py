@@ -17,10 +17,14 @@ Two preprocessing conventions, which give slightly different features (``preproc
 - ``resize="torch-bicubic-antialias"`` (EDM2's fast mode): ``F.interpolate`` bicubic with
   ``antialias=True`` to 224×224 on the float [0, 1] batch (uint8 / 255) → ImageNet mean/std.
 
-Nothing is downloaded unless asked (``download=True``). The file is looked up at ``weights``, then at
-``$GENBENCH_HOME/weights/dinov2_vitl14_pretrain.pth`` (or ``dinov2_vitl14_pretrain.safetensors``, the
-same state dict in safetensors). Meta publishes no checksum for it (torch.hub names carry none for
-DINOv2), so no sha256 is enforced by default; the digest of the file used is recorded either way.
+Weights: the file is looked up at ``weights``, then at ``$GENBENCH_HOME/weights/dinov2_vitl14_pretrain.pth``
+(or ``dinov2_vitl14_pretrain.safetensors``, the same state dict in safetensors), then in torch.hub's
+checkpoint folder (where ``torch.hub.load('facebookresearch/dinov2', 'dinov2_vitl14')`` puts it), else
+fetched from Meta's server on first use (not when offline; ``genbench.features.weights``). Meta
+publishes no checksum for the file (torch.hub names carry none for DINOv2), so no sha256 is enforced
+by default and the digest of the file used is the feature space's identity: the file is found (or
+fetched) when the extractor is built, and a missing one fails then; the network is loaded when the
+first image is extracted.
 """
 
 from __future__ import annotations
@@ -38,10 +42,10 @@ from torch import nn
 
 from genbench.features.base import Extracted, FeatureExtractor, default_device
 from genbench.features.weights import (
+    LazyWeights,
     WeightsError,
     WeightsSpec,
     load_state_dict,
-    resolve_weights,
     weights_dir,
 )
 from genbench.images import to_float01, to_uint8
@@ -51,6 +55,7 @@ WEIGHTS = WeightsSpec(
     filename="dinov2_vitl14_pretrain.pth",
     sha256=None,  # not published; pass expected_sha256 to pin a copy
     url="https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+    hub_names=("dinov2_vitl14_pretrain.pth",),
 )
 SAFETENSORS_FILENAME = "dinov2_vitl14_pretrain.safetensors"
 INPUT_SIZE = 224
@@ -131,13 +136,14 @@ class DinoV2Extractor(FeatureExtractor):
     Args:
         weights: path to the official state dict (.pth/.pt read with ``weights_only=True``, or
             .safetensors); by default ``$GENBENCH_HOME/weights/dinov2_vitl14_pretrain.pth`` (or the
-            ``.safetensors`` of that name).
+            ``.safetensors`` of that name), else torch.hub's copy, else fetched (module docstring).
         expected_sha256: hex digest (or prefix) the file must match; default none (not published).
             ``weights_sha256`` records the full digest either way.
         device: where the network runs; default CUDA when present, else CPU.
         resize: ``"pil-bicubic"`` (dgm-eval, default) or ``"torch-bicubic-antialias"`` (EDM2's fast
             mode); see the module docstring.
-        download: fetch the official file from Meta's server if it is not found locally.
+        download: fetch the official file from Meta's server when it is found nowhere (default;
+            never when offline).
     """
 
     name = "dinov2-vit-l14"
@@ -149,7 +155,7 @@ class DinoV2Extractor(FeatureExtractor):
         expected_sha256: str | None = None,
         device: str | torch.device | None = None,
         resize: str = "pil-bicubic",
-        download: bool = False,
+        download: bool = True,
     ) -> None:
         if resize not in PREPROCESSING:
             raise ValueError(f"resize must be one of {', '.join(map(repr, PREPROCESSING))}; got {resize!r}")
@@ -159,11 +165,24 @@ class DinoV2Extractor(FeatureExtractor):
         if weights is None and not (weights_dir() / WEIGHTS.filename).is_file() \
                 and (weights_dir() / SAFETENSORS_FILENAME).is_file():
             spec = dataclasses.replace(spec, filename=SAFETENSORS_FILENAME, url=None)
-        path, self.weights_sha256 = resolve_weights(spec, weights, download)
-        model = build_vit_l14()
-        model.load_state_dict(convert_official_state_dict(load_state_dict(path), model, path), assign=True)
+        self._weights = LazyWeights(spec, weights, download)
         self.device = torch.device(device) if device is not None else default_device()
-        self.model = model.requires_grad_(False).eval().to(self.device)
+        self._model: nn.Module | None = None
+
+    @property
+    def weights_sha256(self) -> str:
+        """The weights file's sha256."""
+        return self._weights.sha256
+
+    @property
+    def model(self) -> nn.Module:
+        """The network, loaded on first use."""
+        if self._model is None:
+            path, _ = self._weights.resolve()
+            model = build_vit_l14()
+            model.load_state_dict(convert_official_state_dict(load_state_dict(path), model, path), assign=True)
+            self._model = model.requires_grad_(False).eval().to(self.device)
+        return self._model
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
         """A validated batch → the network's (n, 3, 224, 224) float32 input."""

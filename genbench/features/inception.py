@@ -6,13 +6,23 @@ zero padding, a max pool in the last block). Its state dict is the one in pytorc
 ``pt_inception-2015-12-05-6726825d.pth``; torch-fidelity's ``weights-inception-2015-12-05-6726825d.pth``
 has the same keys.
 
-Two preprocessing conventions, which give different features (record which one was used):
+Four preprocessing conventions, which give different features (``PREPROCESSING`` names the one
+used in the provenance; :func:`inception_input` applies it):
 
 - ``resize="tf"`` (default; torch-fidelity, clean-fid ``legacy_tensorflow``): pixels as floats in
   [0, 255] (uint8 as is, float [0, 1] times 255, not rounded), TensorFlow-1 bilinear resize to
   299×299 (:func:`resize_tf1_bilinear`), then (x − 128)/128.
 - ``resize="bilinear"`` (pytorch-fid): floats in [0, 1] (uint8 / 255), ``F.interpolate`` bilinear
   with ``align_corners=False`` and no antialiasing to 299×299, then 2x − 1.
+- ``resize="clean"`` (clean-fid's default ``mode="clean"``): pixels as float32 in [0, 255] (as
+  ``tf``), each channel resized on its own as a PIL "F" image with PIL bicubic (antialiased) to
+  299×299, clipped to [0, 255] and not re-quantised (:func:`resize_pil_bicubic_float`, clean-fid's
+  ``make_resizer("PIL", False, "bicubic", (299, 299))``), then (x − 128)/128 as clean-fid's
+  ``InceptionV3W`` does. Runs on the CPU whatever the device.
+- ``resize="torchmetrics"`` (torchmetrics ≥ 1.8 ``FrechetInceptionDistance`` with its default
+  ``antialias=True``): uint8 as is (float [0, 1] times 255 truncated to uint8, as its
+  ``normalize=True``), as float32 ``F.interpolate`` bilinear with ``align_corners=False`` and
+  ``antialias=True`` to 299×299, then (x − 128)/128. (Its ``antialias=False`` is ``tf``.)
 """
 
 from __future__ import annotations
@@ -20,8 +30,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 from torchvision.models.inception import (
     BasicConv2d,
@@ -35,19 +47,23 @@ from torchvision.models.inception import (
 )
 
 from genbench.features.base import Extracted, FeatureExtractor, default_device
-from genbench.features.weights import WeightsError, WeightsSpec, load_state_dict, resolve_weights
+from genbench.features.weights import LazyWeights, WeightsError, WeightsSpec, load_state_dict
 from genbench.images import to_float01, validate_images
 from genbench.registry import register_extractor
 
+# pytorch-fid's file; torch-fidelity's weights-inception-2015-12-05-6726825d.pth is the same bytes (same sha256)
 WEIGHTS = WeightsSpec(
     filename="pt_inception-2015-12-05-6726825d.pth",
-    sha256="6726825d",
+    sha256="6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
     url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    hub_names=("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth"),
 )
 INPUT_SIZE = 299
 PREPROCESSING = {
     "tf": "tf1-bilinear-299,(x-128)/128",
     "bilinear": "torch-bilinear-299,2x-1",
+    "clean": "pil-bicubic-float32-per-channel-299,clip-0-255,(x-128)/128 (clean-fid clean)",
+    "torchmetrics": "uint8,torch-bilinear-antialias-299,(x-128)/128 (torchmetrics>=1.8 default)",
 }
 
 
@@ -146,6 +162,46 @@ def resize_tf1_bilinear(x: torch.Tensor, size: tuple[int, int] = (INPUT_SIZE, IN
     return top + (bottom - top) * dy[:, None]
 
 
+def resize_pil_bicubic_float(x: torch.Tensor, size: tuple[int, int] = (INPUT_SIZE, INPUT_SIZE)) -> torch.Tensor:
+    """clean-fid's ``clean`` resize of a float NCHW batch in [0, 255]: every channel of every image
+    as a float32 PIL "F" image, PIL bicubic (antialiased when shrinking) to ``size`` (H, W),
+    clipped to [0, 255], not re-quantised. Bit-identical to
+    ``cleanfid.resize.make_resizer("PIL", False, "bicubic", (W, H))`` on each HWC image. Returns
+    float32 NCHW on ``x``'s device (the work is done on the CPU)."""
+    height, width = size
+    planes = x.detach().to("cpu", torch.float32).numpy()
+    out = np.empty((*planes.shape[:2], height, width), np.float32)
+    for i, image in enumerate(planes):
+        for c, plane in enumerate(image):
+            resized = Image.fromarray(np.ascontiguousarray(plane)).resize(  # float32 2-D: mode "F"
+                (width, height), resample=Image.Resampling.BICUBIC)
+            out[i, c] = np.asarray(resized).clip(0, 255)
+    return torch.from_numpy(out).to(x.device)
+
+
+def _float255(images: torch.Tensor) -> torch.Tensor:
+    """uint8 as float32 as is; float [0, 1] times 255 (not rounded)."""
+    return images.float() if images.dtype == torch.uint8 else images.float() * 255.0
+
+
+def inception_input(images: torch.Tensor, resize: str = "tf") -> torch.Tensor:
+    """A validated batch (uint8 [0, 255] or float [0, 1], NCHW RGB) → the network's (n, 3, 299,
+    299) float32 input under the preprocessing ``resize`` (module docstring), on ``images``' device."""
+    if resize == "tf":
+        return (resize_tf1_bilinear(_float255(images)) - 128.0) / 128.0
+    if resize == "bilinear":
+        x = F.interpolate(to_float01(images), size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+        return 2.0 * x - 1.0
+    if resize == "clean":
+        return (resize_pil_bicubic_float(_float255(images)) - 128.0) / 128.0
+    if resize == "torchmetrics":
+        x = images if images.dtype == torch.uint8 else (images * 255).to(torch.uint8)  # torchmetrics' .byte()
+        x = F.interpolate(x.float(), size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
+                          antialias=True)
+        return (x - 128) / 128
+    raise ValueError(f"resize must be one of {', '.join(map(repr, PREPROCESSING))}; got {resize!r}")
+
+
 def _check_layout(state: dict[str, torch.Tensor], model: nn.Module, path: os.PathLike) -> None:
     """Raise WeightsError unless ``state`` has ``model``'s keys and shapes (``num_batches_tracked`` optional)."""
     expected = model.state_dict()
@@ -166,16 +222,22 @@ class InceptionV3FID(FeatureExtractor):
     the unbiased logits (Inception Score).
 
     Args:
-        weights: path to a state dict (.pth or .safetensors) in pytorch-fid's layout; by default
-            ``$GENBENCH_HOME/weights/pt_inception-2015-12-05-6726825d.pth``.
-        resize: ``"tf"`` (TF1-compatible, torch-fidelity's convention) or ``"bilinear"`` (pytorch-fid's);
+        weights: path to a state dict (.pth or .safetensors) in pytorch-fid's layout; by default the
+            canonical file, looked up in ``$GENBENCH_HOME/weights/``, then in torch.hub's checkpoint
+            folder (pytorch-fid's and torch-fidelity's downloads), else fetched from pytorch-fid's
+            release on first use (``genbench.features.weights``). The network is loaded when the
+            first image is extracted: comparing statistics files needs no weights file.
+        resize: ``"tf"`` (TF1-compatible, torch-fidelity's convention), ``"bilinear"`` (pytorch-fid's),
+            ``"clean"`` (clean-fid's default) or ``"torchmetrics"`` (torchmetrics ≥ 1.8's default);
             see the module docstring.
-        download: fetch the canonical pytorch-fid file if it is not found locally.
+        download: fetch the canonical file when it is found nowhere (default; never when offline:
+            ``GENBENCH_OFFLINE=1`` or ``genbench --offline``).
         device: where the network runs; default CUDA when present, else CPU.
         expected_sha256: hex digest (or prefix) the weights file must match; defaults to the
             canonical file's, which the file at the default place must match, while a ``weights``
             path that differs only gets a ``WeightsWarning`` naming its digest. Pass ``None`` to skip
-            the check. ``weights_sha256`` records the full digest either way.
+            the check. ``weights_sha256`` records the full digest either way: the file's, or before
+            the default file is loaded the canonical digest it is then checked against.
     """
 
     name = "inception-v3-fid"
@@ -185,7 +247,7 @@ class InceptionV3FID(FeatureExtractor):
         self,
         weights: str | os.PathLike | None = None,
         resize: str = "tf",
-        download: bool = False,
+        download: bool = True,
         device: str | torch.device | None = None,
         *,
         expected_sha256: str | None = WEIGHTS.sha256,
@@ -196,23 +258,33 @@ class InceptionV3FID(FeatureExtractor):
         self.preprocessing = PREPROCESSING[resize]
         # a file named by the caller that is not the canonical one: a warning naming its sha256 (fine-tuned or
         # test weights), unless the caller asked for a digest of their own
-        path, self.weights_sha256 = resolve_weights(dataclasses.replace(WEIGHTS, sha256=expected_sha256), weights,
-                                                    download, warn_explicit=expected_sha256 == WEIGHTS.sha256)
-        state = load_state_dict(path)
-        model = FIDInception3()
-        _check_layout(state, model, path)
-        model.load_state_dict(state, strict=False)  # only the optional num_batches_tracked may be absent
+        self._weights = LazyWeights(dataclasses.replace(WEIGHTS, sha256=expected_sha256), weights, download,
+                                    warn_explicit=expected_sha256 == WEIGHTS.sha256)
         self.device = torch.device(device) if device is not None else default_device()
-        self.model = model.requires_grad_(False).eval().to(self.device)
+        self._model: FIDInception3 | None = None
+
+    @property
+    def weights_sha256(self) -> str | None:
+        """The weights file's sha256 (the canonical digest until the default file is loaded)."""
+        return self._weights.sha256
+
+    @property
+    def model(self) -> FIDInception3:
+        """The network, loaded (and its file found or fetched) on first use."""
+        if self._model is None:
+            path, _ = self._weights.resolve()
+            state = load_state_dict(path)
+            model = FIDInception3()
+            _check_layout(state, model, path)
+            model.load_state_dict(state, strict=False)  # only the optional num_batches_tracked may be absent
+            self._model = model.requires_grad_(False).eval().to(self.device)
+        return self._model
 
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """A validated batch → the network's (n, 3, 299, 299) float32 input in [-1, 1]."""
-        images = images.to(self.device)
-        if self.resize == "tf":
-            x = images.float() if images.dtype == torch.uint8 else images.float() * 255.0
-            return (resize_tf1_bilinear(x) - 128.0) / 128.0
-        x = F.interpolate(to_float01(images), size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        return 2.0 * x - 1.0
+        """A validated batch → the network's (n, 3, 299, 299) float32 input (``inception_input``)."""
+        if self.resize != "clean":  # clean's PIL resize runs on the CPU: move its 299×299 result instead
+            images = images.to(self.device)
+        return inception_input(images, self.resize).to(self.device)
 
     def _extract(self, images: torch.Tensor) -> Extracted:
         features, logits = self.model(self._normalise(images))

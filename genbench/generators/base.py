@@ -17,7 +17,8 @@ import torch
 @dataclass
 class GeneratorMeta:
     """What a generator is: ``nfe`` network evaluations per sample (0 for stored samples),
-    ``parameters`` (0 when unknown), ``resolution`` (H, W), ``conditioning`` ("none", "caption", …)."""
+    ``parameters`` (0 when unknown), ``resolution`` (H, W), ``conditioning`` ("none", "caption", …),
+    ``input``: for stored samples read from files, how they were read (``ImageSource.provenance``)."""
 
     name: str
     nfe: int = 0
@@ -25,6 +26,7 @@ class GeneratorMeta:
     resolution: tuple[int, int] | None = None
     conditioning: str = "none"
     options: dict = field(default_factory=dict)
+    input: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

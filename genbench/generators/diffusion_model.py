@@ -11,12 +11,16 @@ it; a sequence gives label i = class_labels[i mod len]. ``labels_for(seed, start
 
 Model space is [−1, 1]: outputs are ((x + 1)/2 clamped to [0, 1]) → uint8 NCHW, rounded; one
 channel is repeated to RGB. Specs for ``load_denoiser_generator``: ``diffusers:PATH`` (a folder
-``Denoiser.from_diffusers`` reads) or ``module:object`` (a Denoiser, or a callable returning one).
+``Denoiser.from_diffusers`` reads, or a Stable Diffusion-layout text-to-image pipeline, sampled by
+``genbench.generators.text_to_image.TextToImageGenerator``; a model folder is also recognised by
+its path alone, ``is_model_folder``) or ``module:object`` (a Denoiser, or a callable returning one).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +33,7 @@ from genbench.diffusion import (
     sampler_nfe,
     sampler_options,
 )
+from genbench.errors import GenbenchError
 from genbench.generators.base import Generator, GeneratorMeta
 from genbench.generators.bundled import MICRO_BATCH, _minus1_1_to_uint8, default_device
 from genbench.microbatch import check_micro_batch, sample_aligned
@@ -126,11 +131,36 @@ def _describe_labels(labels: int | Sequence[int] | None) -> Any:
     return labels if isinstance(labels, int) else f"list of {len(labels)}, label i = list[i mod len]"
 
 
+def is_model_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a diffusers model folder rather than a folder of images: it holds a
+    ``model_index.json`` (a pipeline), a ``unet/config.json``, or a ``config.json`` whose
+    ``_class_name`` is a ``UNet2DModel`` / ``UNet2DConditionModel``."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    if (path / "model_index.json").is_file() or (path / "unet" / "config.json").is_file():
+        return True
+    try:
+        config = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("_class_name") in ("UNet2DModel", "UNet2DConditionModel")
+
+
 def load_denoiser(spec: str) -> Denoiser:
-    """The Denoiser a spec names: ``diffusers:PATH`` or ``module:object`` (a Denoiser, or a callable
-    with no arguments returning one)."""
+    """The Denoiser a spec names: ``diffusers:PATH`` (or a model folder's path without the prefix)
+    or ``module:object`` (a Denoiser, or a callable with no arguments returning one). A
+    text-to-image pipeline folder is not a Denoiser of its own (``TextToImageGenerator``)."""
+    if not spec.startswith("diffusers:") and is_model_folder(spec):
+        spec = f"diffusers:{spec}"
     if spec.startswith("diffusers:"):
-        return Denoiser.from_diffusers(spec.removeprefix("diffusers:"))
+        from genbench.generators.text_to_image import is_text_to_image_folder
+
+        path = spec.removeprefix("diffusers:")
+        if is_text_to_image_folder(path):
+            raise GenbenchError(f"{path} is a text-to-image pipeline: evaluate it with `genbench eval diffusers:PATH "
+                                "--prompts FILE` or sweep it with `genbench sweep guidance --model diffusers:PATH`")
+        return Denoiser.from_diffusers(path)
     if ":" not in spec:
         raise ValueError(f"denoiser spec {spec!r} is neither diffusers:PATH nor module:object")
     from genbench.generators.sources import import_object
@@ -143,6 +173,17 @@ def load_denoiser(spec: str) -> Denoiser:
     return obj
 
 
-def load_denoiser_generator(spec: str, **options: Any) -> DenoiserGenerator:
-    """``DenoiserGenerator(load_denoiser(spec), **options)``, named ``spec`` unless ``name`` is given."""
+def load_denoiser_generator(spec: str, **options: Any) -> Generator:
+    """The generator of a diffusion model spec, named ``spec`` unless ``name`` is given: a
+    text-to-image pipeline folder (``diffusers:PATH``, or its path alone) gives a
+    ``TextToImageGenerator(PATH, **options)``; anything else ``DenoiserGenerator(load_denoiser(spec), **options)``."""
+    from genbench.generators.text_to_image import TextToImageGenerator, is_text_to_image_folder
+
+    path = spec.removeprefix("diffusers:")
+    if (spec.startswith("diffusers:") or is_model_folder(path)) and is_text_to_image_folder(path):
+        return TextToImageGenerator(path, **{"name": spec, **options})
+    for key in ("prompts", "negative_prompt", "guidance", "dtype", "prompts_source"):
+        if options.get(key) is not None:
+            raise GenbenchError(f"{spec} is not a text-to-image pipeline: {key} does not apply to it")
+        options.pop(key, None)
     return DenoiserGenerator(load_denoiser(spec), **{"name": spec, **options})

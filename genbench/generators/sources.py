@@ -1,7 +1,7 @@
-"""User-supplied generators: an .npz of samples, a folder of images, a Python callable, or a
-plug-in from the entry-point group ``genbench.generators``.
+"""User-supplied generators: an .npz of samples, a folder or .zip archive of images, a Python
+callable, or a plug-in from the entry-point group ``genbench.generators``.
 
-Stored samples (npz, folder) have no seed: sample i is stored item i for every seed, and asking
+Stored samples (npz, folder, zip) have no seed: sample i is stored item i for every seed, and asking
 for more samples than are stored is an error. A callable ``module:function`` is called as
 ``function(seed, start, n)`` and must return samples start … start+n−1 for that seed (uint8
 [0, 255] or float [0, 1], NCHW RGB), so that sample i depends only on (seed, i).
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genbench.data.sources import folder_source
+from genbench.data.sources import folder_source, is_zip_archive, zip_source
 from genbench.errors import GenbenchError
 from genbench.generators.base import Generator, GeneratorMeta
 from genbench.images import to_uint8, validate_images
@@ -91,14 +91,18 @@ class NpzSamples(_StoredSamples):
 
 class FolderSamples(Generator):
     """Image files of one size in a folder (sorted by name; or class subfolders, ImageFolder
-    layout), read lazily batch by batch as RGB uint8 (``genbench.data.sources.folder_source``)."""
+    layout) or in a ``.zip`` archive, read lazily batch by batch as RGB uint8
+    (``genbench.data.sources.folder_source`` / ``zip_source``). ``meta.input`` records how they were
+    read (``ImageSource.provenance``: conversions, lossy JPEG files and their warning)."""
 
     stored = True  # read, not sampled: no speed to time
 
     def __init__(self, path: str | Path) -> None:
-        self.source = folder_source(Path(path))
+        path = Path(path)
+        self.source = zip_source(path) if is_zip_archive(path) else folder_source(path)
         first = self.source.fetch(0, 1)
-        self.meta = GeneratorMeta(name=self.source.name, resolution=tuple(first.shape[-2:]))
+        self.meta = GeneratorMeta(name=self.source.name, resolution=tuple(first.shape[-2:]),
+                                  input=self.source.provenance())
 
     def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
         if start < 0 or start + n > self.source.n:
@@ -152,8 +156,10 @@ def _as_generator(obj: Any, name: str, options: dict) -> Generator:
 
 def load_generator(spec: str, **options: Any) -> Generator:
     """A generator from a spec: a bundled name (``vae``, ``gan``, ``ddpm``, ``ddim``; ``options`` go
-    to it, e.g. ``steps=50, eta=0.0``), an .npz path, an image folder, ``diffusers:PATH`` (a
-    diffusers model folder sampled by ``DenoiserGenerator`` with ``options``: sampler, steps, eta, …),
+    to it, e.g. ``steps=50, eta=0.0``), an .npz path, an image folder or .zip, ``diffusers:PATH`` (a
+    diffusers model folder sampled by ``DenoiserGenerator`` with ``options``: sampler, steps, eta, …;
+    a Stable Diffusion-layout pipeline by ``TextToImageGenerator``; a folder holding
+    ``model_index.json`` or a UNet ``config.json`` is such a model even without the prefix),
     ``module:callable`` (or ``module:object`` holding a ``Denoiser``), or the name of an entry point
     in ``genbench.generators`` (a Generator class gets ``options``)."""
     from genbench.generators.bundled import BUNDLED, get_bundled
@@ -168,6 +174,11 @@ def load_generator(spec: str, **options: Any) -> Generator:
     if path.suffix == ".npz" and path.is_file():
         return NpzSamples(path, options.get("key"))
     if path.is_dir():
+        from genbench.generators.diffusion_model import is_model_folder, load_denoiser_generator
+
+        if is_model_folder(path):  # model_index.json / a UNet config.json: a model, not images
+            return load_denoiser_generator(spec, **options)
+    if path.is_dir() or is_zip_archive(path):
         return FolderSamples(path)
     plugins = {ep.name: ep for ep in entry_points(group=GENERATOR_GROUP)}
     if spec in plugins:

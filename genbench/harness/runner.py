@@ -174,8 +174,10 @@ def _resolve_extractor(reference: Reference | str | None, cfg: EvalConfig, extra
         if recorded is None:
             raise GenbenchError("the reference does not record its extractor; pass extractor=")
         return get_extractor(recorded), False
+    from genbench.reference import implied_extractor_options
+
     spec = cfg.reference if reference is None else str(reference)
-    return get_extractor(resolve_extractor([spec], None)), False
+    return get_extractor(resolve_extractor([spec], None), **implied_extractor_options([spec])), False
 
 
 def evaluate(generator: Generator, reference: Reference | str | None = None, metrics: Sequence[str] | None = None,

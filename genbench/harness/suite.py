@@ -138,8 +138,18 @@ def write_report(results: dict, out: Path) -> list[Path]:
     return paths
 
 
+def _ranking_section(results: dict) -> list[str]:
+    """report.md's leaderboard by FID (the rank rule of ``genbench compare`` under it); none without FID."""
+    from genbench.reports.leaderboard import render_board
+
+    if not any("fid" in r.get("metrics", {}) for r in results["models"].values()):
+        return []
+    return ["## Ranking by FID", "", render_board(results["models"], "fid", "md"), ""]
+
+
 def report_markdown(results: dict) -> str:
-    """report.md: the trilemma table and plot, sample grids, every metric with its interval, provenance."""
+    """report.md: the trilemma table and plot, the ranking by FID, sample grids, every metric with its
+    interval, provenance."""
     prov = results["provenance"]
     preset = prov.get("preset", {})
     cfg = prov.get("config", {})
@@ -151,7 +161,7 @@ def report_markdown(results: dict) -> str:
              f"resamples; device `{prov.get('device')}`; genbench {prov.get('genbench_version')}, torch "
              f"{prov.get('torch_version')}; wall time {prov.get('wall_seconds')} s.", "",
              f"Command: `{prov.get('command', '')}`", "", "## Trilemma", "", trilemma_markdown(results), "",
-             "![trilemma](trilemma.png)", "", "## Samples (first 64 of each model)", ""]
+             "![trilemma](trilemma.png)", "", *_ranking_section(results), "## Samples (first 64 of each model)", ""]
     for name, r in results["models"].items():
         if "samples_grid" in r:
             lines += [f"**{name}** ({r['meta'].get('nfe')} NFE)", "", f"![{name}]({r['samples_grid']})", ""]

@@ -1,4 +1,10 @@
-"""CLIP score: image–caption agreement as the clamped cosine of CLIP embeddings, per pair."""
+"""CLIP score: image–caption agreement as the clamped cosine of CLIP embeddings, per pair.
+
+Captions longer than the CLIP text encoder's context (77 tokens for OpenAI's and open_clip's
+CLIPs, start and end tokens included) are truncated as the model's tokenizer truncates them
+(open_clip: the first context_length tokens, the last replaced by the end token), never refused;
+``truncated_captions`` says which were, and the score's record counts them.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +31,25 @@ def _as_clip(model: str | ClipExtractor | tuple) -> ClipExtractor:
     return model
 
 
+def truncated_captions(tokenizer: object, captions: Sequence[str]) -> torch.Tensor | None:
+    """(N,) bool: caption i is longer than ``tokenizer.context_length`` tokens (start and end tokens
+    included), i.e. the tokenizer truncates it. Works for open_clip's ``SimpleTokenizer``, tokenizers
+    with the same ``encode`` (shapes-clip's) and open_clip's ``HFTokenizer``; None for a tokenizer it
+    cannot count with."""
+    context = getattr(tokenizer, "context_length", None)
+    if not context:
+        return None
+    hf = getattr(tokenizer, "tokenizer", None)
+    if hf is not None and callable(hf):  # open_clip's HFTokenizer: the wrapped transformers tokenizer
+        clean = getattr(tokenizer, "clean_fn", lambda t: t)
+        lengths = [len(ids) for ids in hf([clean(c) for c in captions], truncation=False).input_ids]
+    elif callable(getattr(tokenizer, "encode", None)):  # [sot] + encode(text) + [eot]
+        lengths = [len(tokenizer.encode(c)) + 2 for c in captions]
+    else:
+        return None
+    return torch.tensor([n > context for n in lengths], dtype=torch.bool)
+
+
 def clip_score(images: object, captions: Sequence[str], model: str | ClipExtractor | tuple = "shapes-clip",
                variant: str = "torchmetrics", start: int = 0) -> torch.Tensor:
     """Per-pair CLIP scores, shape (N,), float64, on the CPU: image i against ``captions[i]``.
@@ -41,7 +66,9 @@ def clip_score(images: object, captions: Sequence[str], model: str | ClipExtract
     ``captions[0]``): the model runs on micro-batches aligned to it (``genbench.microbatch``), so a
     pair's score does not depend on how the pairs were batched. The returned tensor carries a ``provenance``
     attribute, ``{"model", "weights_sha256", "variant", "preprocessing"}``, naming what produced
-    the numbers (it lives on this tensor object only; arithmetic on it returns plain tensors).
+    the numbers, and a ``truncated`` attribute: the (N,) bool mask of the captions the tokenizer cut
+    to its context (``truncated_captions``), or None when it cannot tell (both live on this tensor
+    object only; arithmetic on it returns plain tensors).
     """
     if variant not in _SCALES:
         raise ValueError(f"unknown CLIP score variant {variant!r}; use one of {', '.join(map(repr, _SCALES))}")
@@ -53,10 +80,12 @@ def clip_score(images: object, captions: Sequence[str], model: str | ClipExtract
     image_emb, text_emb = clip.features(images, start), clip.encode_text(captions, start)
     cos = (F.normalize(image_emb.double(), dim=-1) * F.normalize(text_emb.double(), dim=-1)).sum(dim=-1)
     scores = _SCALES[variant] * cos.clamp(min=0.0)
+    truncated = truncated_captions(getattr(clip, "tokenizer", None), list(captions))
     scores.provenance = {
         "model": clip.name,
         "weights_sha256": clip.weights_sha256,
         "variant": variant,
         "preprocessing": clip.preprocessing,
     }
+    scores.truncated = truncated
     return scores

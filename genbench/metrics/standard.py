@@ -2,11 +2,12 @@
 density/coverage, pairwise SSIM and CLIP score (see ``genbench.metrics.registry``).
 
 Conventions: FID from the float64 moments of the sample's features against the reference's
-(covariance ÷ (n − 1)); KID with the cubic polynomial kernel over ``kid_subsets`` subsets of
-``min(kid_subset_size, n)`` rows (10 subsets inside each resample); IS over 10 splits, std the
-population std over splits; precision/recall with k = 3, density/coverage with k = 5 (Naeem et al.);
-pairwise SSIM between samples i and i + h for i < h = min(n, 2·ssim_pairs) / 2; CLIP score
-100·max(cos, 0) per (image, its caption) with ``config.clip_model``.
+(covariance ÷ (n − 1); the whole sample's from exact sums, ``genbench.metrics.exact_sums``); KID
+with the cubic polynomial kernel over ``kid_subsets`` subsets of ``min(kid_subset_size, n)`` rows
+(10 subsets inside each resample); IS over 10 splits, std the population std over splits;
+precision/recall with k = 3, density/coverage with k = 5 (Naeem et al.); pairwise SSIM between
+samples i and i + h for i < h = min(n, 2·ssim_pairs) / 2; CLIP score 100·max(cos, 0) per (image,
+its caption) with ``config.clip_model``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from genbench.metrics.clip_score import clip_score
+from genbench.metrics.exact_sums import exact_stats
 from genbench.metrics.inception_score import inception_score
 from genbench.metrics.kid import kid
 from genbench.metrics.registry import BatchView, EvalContext, MetricFamily, MetricInfo, register_family
@@ -27,7 +30,8 @@ UNIT = (0.0, 1.0)
 
 
 def _fid(ctx: EvalContext, rows: np.ndarray, full: bool) -> dict:
-    stats = FeatureStats.from_features(ctx.features[rows])
+    # the whole sample's moments from exact sums: the bits of any split of the rows (gb.StreamingFID)
+    stats = exact_stats(ctx.features) if full else FeatureStats.from_features(ctx.features[rows])
     return {"fid": ctx.frechet().distance(stats.mean, stats.cov)}
 
 
@@ -70,12 +74,19 @@ def _pairwise_ssim(ctx: EvalContext) -> dict:
 
 
 def _clip_per_sample(batch: BatchView) -> dict:
-    return {"clip_score": clip_score(batch.images, batch.captions, model=batch.config.clip_model,
-                                     start=batch.start).double()}
+    scores = clip_score(batch.images, batch.captions, model=batch.config.clip_model, start=batch.start)
+    out = {"clip_score": scores.double()}
+    if scores.truncated is not None:  # captions cut to the text encoder's context, counted in the record
+        out["clip_truncated"] = scores.truncated.to(torch.int64)
+    return out
 
 
 def _clip(ctx: EvalContext) -> dict:
-    return {"clip_score": (ctx.columns["clip_score"], {"model": ctx.config.clip_model})}
+    truncated = ctx.columns.get("clip_truncated")
+    return {"clip_score": (ctx.columns["clip_score"], {
+        "model": ctx.config.clip_model,
+        "captions_truncated": None if truncated is None else int(truncated.sum()),
+        "truncation": "captions longer than the CLIP text context are cut to it as its tokenizer does"})}
 
 
 for _family in (
@@ -97,7 +108,7 @@ for _family in (
                  per_item=_pairwise_ssim, collect=_ssim_images, columns=("ssim_images",),
                  description="mean SSIM between pairs of samples (lower: more varied)"),
     MetricFamily("clip", (MetricInfo("clip_score", "CLIP score ↑", (0.0, 100.0)),),
-                 frozenset({"generator.captions"}), per_item=_clip, collect=_clip_per_sample, columns=("clip_score",),
+                 frozenset({"generator.captions"}), per_item=_clip, collect=_clip_per_sample, columns=("clip_score", "clip_truncated"),
                  description="CLIP score of each sample with its caption"),
 ):
     register_family(_family)

@@ -80,7 +80,7 @@ def test_corner_rule_on_a_textbook_trilemma():
 
 def test_conditioned_models_are_judged_against_the_unconditional_bars():
     results = {"models": {"gan": _record(10.0, 0.3, 0.7, 800.0), "ddpm": _record(9.0, 0.8, 1.0, 1.0),
-                          "ddim-10": _record(11.0, 0.7, 0.9, 80.0)}}
+                          "ddim-10": _record(11.0, 0.7, 0.9, 40.0)}}
     alone = corners(results)
     assert alone == {"gan": ["quality", "speed"], "ddpm": ["quality", "diversity"], "ddim-10": ["quality"]}
     # a caption-conditioned model far better on FID and coverage sets no bar, and is judged by them
@@ -91,9 +91,9 @@ def test_conditioned_models_are_judged_against_the_unconditional_bars():
     assert corners(results) == {"gan": ["speed"], "ddpm": [], "ddim-10": [], "ldm": ["quality", "diversity"]}
 
 
-def test_speed_corner_lies_half_an_order_of_magnitude_from_the_fastest():
-    results = {"models": {"a": _record(1.0, 1.0, 1.0, 1000.0), "b": _record(1.0, 1.0, 1.0, 400.0),
-                          "c": _record(1.0, 1.0, 1.0, 100.0)}}
+def test_speed_corner_lies_one_order_of_magnitude_from_the_fastest():
+    results = {"models": {"a": _record(1.0, 1.0, 1.0, 1000.0), "b": _record(1.0, 1.0, 1.0, 100.5),
+                          "c": _record(1.0, 1.0, 1.0, 99.5)}}
     assert [("speed" in v) for v in corners(results).values()] == [True, True, False]
 
 

@@ -16,7 +16,7 @@ from torch.nn.utils import parametrize
 from genbench.data.shapes32 import shapes32
 from genbench.nn.gan import Discriminator, Generator
 from genbench.nn.vae import ConvVAE
-from genbench.training import train_gan, train_vae
+from genbench.training import train_gan, train_latent_gan, train_vae
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -93,11 +93,13 @@ def _log(log_dir: Path) -> list[dict[str, float]]:
 TINY = {
     train_vae: ["--n-train", "64", "--batch-size", "16", "--latent-dim", "8", "--widths", "8", "16", "16"],
     train_gan: ["--n-train", "64", "--batch-size", "8", "--z-dim", "16", "--g-width", "8", "--d-width", "8"],
+    train_latent_gan: ["--n-train", "64", "--batch-size", "8", "--z-dim", "16", "--g-width", "8", "--d-width", "8"],
 }
-LOSSES = {train_vae: ("loss", "recon", "kl"), train_gan: ("d_loss", "g_loss", "d_real", "d_fake")}
+LOSSES = {train_vae: ("loss", "recon", "kl"), train_gan: ("d_loss", "g_loss", "d_real", "d_fake"),
+          train_latent_gan: ("d_loss", "g_loss", "d_real", "d_fake")}
 
 
-@pytest.mark.parametrize("module", [train_vae, train_gan], ids=["vae", "gan"])
+@pytest.mark.parametrize("module", [train_vae, train_gan, train_latent_gan], ids=["vae", "gan", "latent-gan"])
 def test_resume_reproduces_uninterrupted_run(module, tmp_path):
     common = [*TINY[module], "--log-every", "1", "--monitor", "0", "--no-bundle", "--seed", "3"]
     module.main([*common, "--steps", "6", "--log-dir", str(tmp_path / "straight")])
@@ -128,3 +130,15 @@ def test_resume_refuses_other_settings(tmp_path):
     train_vae.main(common)
     with pytest.raises(SystemExit, match="other settings"):
         train_vae.main([*common, "--beta", "0.5"])
+
+
+def test_latent_gan_lr_decays_linearly_and_binds_the_step_count(tmp_path):
+    """The linear decay runs from --lr-decay-from to --steps, so extending a decayed run is another run."""
+    common = [*TINY[train_latent_gan], "--monitor", "0", "--no-bundle", "--log-dir", str(tmp_path), "--lr-decay-from", "1"]
+    train_latent_gan.main([*common, "--steps", "3"])
+    ckpt = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["hparams"]["lr_linear_decay_steps"] == [1, 3]
+    # the last step (index 2) trained at lr · (3 − 2) / (3 − 1)
+    assert [g["lr"] for g in ckpt["state"]["opt_g"]["param_groups"]] == [pytest.approx(2e-4 / 2)]
+    with pytest.raises(SystemExit, match="other settings"):
+        train_latent_gan.main([*common, "--steps", "6"])

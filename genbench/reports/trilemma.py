@@ -11,10 +11,12 @@ a bar an unconditional model can be held to; conditioned models are judged again
   coverage at least ``DIVERSITY_FACTOR`` × the best mode coverage (mode coverage only where the
   extractor gives it). Coverage rather than recall: recall rewards outliers (a model whose samples
   are all off the data manifold can reach high recall with precision 0), coverage does not;
-- speed: images/s at least ``SPEED_FRACTION`` × the fastest model's: within half an order of
-  magnitude. Sampling costs come in orders of magnitude (one network call, tens, thousands), and
-  a bar at a round power of ten would sit on a family (10-step samplers run at about 0.1× a
-  one-step generator) and flip with timing noise.
+- speed: images/s at least ``SPEED_FRACTION`` × the fastest model's: within one order of
+  magnitude. Sampling costs come in orders of magnitude (one network call, tens, thousands); on
+  the default run one-step generators (a decoder pass included) run at 0.19–1× the fastest and
+  10-step samplers at about 0.04×, so the bar sits in the gap between them. Cheap generators are
+  timed over enough calls (``genbench.harness.throughput``) that their ratio does not jitter
+  across that gap.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from genbench.metrics.registry import table_columns
 
 QUALITY_FID_FACTOR = 2.0
 DIVERSITY_FACTOR = 0.9
-SPEED_FRACTION = 10 ** -0.5  # ≈ 0.316: half an order of magnitude
+SPEED_FRACTION = 0.1  # one order of magnitude
 
 
 def columns(results: dict | None = None) -> list[tuple[str, str, str, str]]:
@@ -41,7 +43,7 @@ def columns(results: dict | None = None) -> list[tuple[str, str, str, str]]:
 SCALE: dict[str, float] = {}  # display scale per metric (none: KID's size depends on the feature space)
 CORNER_RULE = (f"Corners: **quality** = FID ≤ {QUALITY_FID_FACTOR:g}× the best FID; **diversity** = "
                f"coverage ≥ {DIVERSITY_FACTOR:g}× the best coverage and mode coverage ≥ {DIVERSITY_FACTOR:g}× the best; "
-               f"**speed** = images/s ≥ {SPEED_FRACTION:.3g}× the fastest (half an order of magnitude). The best "
+               f"**speed** = images/s ≥ {SPEED_FRACTION:.3g}× the fastest (one order of magnitude). The best "
                f"values are those of the unconditional models; conditioned ones (conditioning ≠ none) are judged "
                f"against the same bars. Values are estimates on the run's n "
                f"samples. pair SSIM is the mean SSIM between random pairs of samples (lower = more varied).")

@@ -100,16 +100,7 @@ def main(argv: list[str] | None = None) -> None:
             fake = G(z_d)
         logits = D(torch.cat([real, fake]))
         d_loss = hinge_d_loss(logits[:args.batch_size], logits[args.batch_size:])
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        D.requires_grad_(False)
-        g_loss = -D(G(z_g)).mean()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        D.requires_grad_(True)
-        ema_update(G_ema, G, args.ema)
+        g_loss = optimizer_steps(d_loss, z_g, G, D, G_ema, opt_g, opt_d, args.ema)
         logits = logits.detach()
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
                 "d_real": logits[:args.batch_size].mean(), "d_fake": logits[args.batch_size:].mean()}
@@ -137,6 +128,23 @@ def main(argv: list[str] | None = None) -> None:
     bundle_generator(G_ema, lambda x: (x + 1.0) / 2.0, fixed_z[:N_GRID], command=command, config=config,
                      hparams=hparams, args=args, loop=loop, device=device, started=started)
 
+
+
+def optimizer_steps(d_loss: torch.Tensor, z_g: torch.Tensor, G: nn.Module, D: nn.Module, G_ema: nn.Module,
+                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, ema: float) -> torch.Tensor:
+    """One D step on ``d_loss``, then one G step on the hinge G loss −mean D(G(z_g)) (D frozen), then
+    the EMA update of ``G_ema``; returns the G loss."""
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    D.requires_grad_(False)
+    g_loss = -D(G(z_g)).mean()
+    opt_g.zero_grad(set_to_none=True)
+    g_loss.backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    ema_update(G_ema, G, ema)
+    return g_loss
 
 def bundle_generator(G_ema: nn.Module, to_pixels: Callable[[torch.Tensor], torch.Tensor], fixed_z: torch.Tensor, *,
                      command: str, config: dict, hparams: dict, args: argparse.Namespace, loop: TrainLoop,

@@ -38,7 +38,7 @@ from genbench.generators.autoencoder import AUTOENCODER_WEIGHTS, load_autoencode
 from genbench.nn.latent_gan import LatentDiscriminator, LatentGenerator
 from genbench.training.device import device_option, training_device
 from genbench.training.train_autoencoder import encode_images
-from genbench.training.train_gan import bundle_generator, ema_update, hinge_d_loss
+from genbench.training.train_gan import bundle_generator, hinge_d_loss, optimizer_steps
 from genbench.training.train_vae import (N_GRID, REPO_ROOT, TrainLoop, add_loop_args, plot_curves,
                                          save_grid, seeded_generator)
 
@@ -155,16 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             logits = D(torch.cat([real, fake]))
             real_logits, fake_logits = logits[:args.batch_size], logits[args.batch_size:]
             d_loss = hinge_d_loss(real_logits, fake_logits)
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        D.requires_grad_(False)
-        g_loss = -D(G(z_g)).mean()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-        D.requires_grad_(True)
-        ema_update(G_ema, G, args.ema)
+        g_loss = optimizer_steps(d_loss, z_g, G, D, G_ema, opt_g, opt_d, args.ema)
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": real_logits.detach().mean(),
                 "d_fake": fake_logits.detach().mean(), **losses}
 

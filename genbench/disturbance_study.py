@@ -54,3 +54,14 @@ def study_table(df: pd.DataFrame, value: str = "fid") -> pd.DataFrame:
     wide = df[df.disturbance != "clean"].pivot(index="disturbance", columns="level", values=value)
     wide.insert(0, 0.0, floor)
     return wide
+
+
+def study_markdown(df: pd.DataFrame, extractor: str) -> str:
+    """The study as text: the FID and IS tables (disturbances × levels) with what they show."""
+    from genbench.reports.tables import markdown_table
+
+    n = int(df["n"].iloc[0])
+    return (f"FID against shapes32 train statistics ({extractor}), test split, n = {n} per cell; "
+            f"columns are disturbance levels (0 = clean)\n\n{markdown_table(study_table(df, 'fid'), '.2f')}\n\n"
+            f"Inception Score ({extractor} classifier, 10 splits; nan without one)\n\n"
+            f"{markdown_table(study_table(df, 'is_mean'), '.3f')}\n")

@@ -1,7 +1,9 @@
-"""Sample-quality regression checks for the CLI (`genbench baseline` / `genbench check`) and for
+"""Sample-quality regression checks for the CLI (``genbench baseline`` / ``genbench check``) and for
 users' own code: ``record_baseline`` writes a generator's metrics with the settings used;
-``check_against_baseline`` re-evaluates with those settings and compares. This module does not
-import pytest (the commands work without the test extra); the ``genbench_check`` fixture lives in
+``check_against_baseline`` re-evaluates with those settings — the recorded ``EvalConfig`` and the
+generator micro-batch the baseline was sampled with — and compares. Both evaluate through
+``harness.one_model.evaluate_model``, the step every command shares. This module does not import
+pytest (the commands work without the test extra); the ``genbench_check`` fixture lives in
 ``genbench.pytest_plugin`` (entry point ``pytest11``).
 """
 
@@ -16,39 +18,45 @@ import pandas as pd
 
 from genbench.errors import GenbenchError
 from genbench.generators.base import Generator
-from genbench.generators.sources import load_generator
-from genbench.harness.runner import EvalConfig, evaluate
+from genbench.harness.models import load_model
+from genbench.harness.one_model import evaluate_model
+from genbench.harness.presets import ModelSpec
+from genbench.harness.runner import EvalConfig
 from genbench.io import atomic_write_text
 from genbench.reports.compare import compare_metrics
 
 
 def record_baseline(generator: Generator | str, path: str | Path, config: EvalConfig | None = None,
                     progress: bool = False, **evaluate_options: Any) -> dict:
-    """Evaluate ``generator`` (``evaluate_options``: ``reference``, ``extractor``, ``metrics`` as
-    ``evaluate`` takes them) and write its results, with the settings used, to ``path``."""
-    gen = load_generator(generator) if isinstance(generator, str) else generator
-    record = evaluate(gen, config=config or EvalConfig(), progress=progress, **evaluate_options)
-    text = baseline_record(record)
+    """Evaluate ``generator`` (a Generator, or a spec loaded as ``genbench eval`` loads it;
+    ``evaluate_options``: ``reference``, ``extractor`` as ``evaluate`` takes them) and write its
+    results, with the settings used, to ``path``."""
+    gen = load_model(ModelSpec(generator, generator)) if isinstance(generator, str) else generator
+    record = evaluate_model(gen, config or EvalConfig(), progress=progress, **evaluate_options).record
+    results = {"models": {record["meta"]["name"]: record}, "provenance": record.pop("provenance")}
+    text = baseline_text(results)
     atomic_write_text(path, text)
     return json.loads(text)
 
 
-def baseline_record(record: dict) -> str:
-    """The baseline file's text for one ``evaluate`` record: its metrics under the model's name,
-    and the provenance (the config a check re-runs)."""
-    results = {"models": {record["meta"]["name"]: {k: v for k, v in record.items() if k != "provenance"}},
-               "provenance": record["provenance"]}
-    return json.dumps(results, indent=2, sort_keys=True) + "\n"
+def baseline_text(results: dict) -> str:
+    """The baseline file's text for a one-model results record ({"models": {name: record},
+    "provenance"}): its metrics under the model's name, and the provenance (the config a check re-runs)."""
+    if len(results["models"]) != 1:
+        raise GenbenchError(f"a baseline holds one model, got {len(results['models'])}")
+    models = {name: {k: v for k, v in record.items() if k not in ("samples_grid", "samples_prompts", "prompts")}
+              for name, record in results["models"].items()}
+    return json.dumps({"models": models, "provenance": results["provenance"]}, indent=2, sort_keys=True) + "\n"
 
 
 def check_against_baseline(generator: Generator | str, path: str | Path, tolerances: dict[str, float] | None = None,
-                           progress: bool = False) -> tuple[pd.DataFrame, bool]:
-    """Re-evaluate with the baseline's settings; return the comparison table and whether it passed
-    (no metric "worse")."""
-    old, recorded = _read_baseline(Path(path))
+                           progress: bool = False, **evaluate_options: Any) -> tuple[pd.DataFrame, bool]:
+    """Re-evaluate with the baseline's settings (a spec ``generator`` is loaded with the baseline's
+    micro-batch); return the comparison table and whether it passed (no metric "worse")."""
+    old, recorded, micro_batch = _read_baseline(Path(path))
     config = EvalConfig(**{f.name: recorded[f.name] for f in fields(EvalConfig) if f.name in recorded})
-    gen = load_generator(generator) if isinstance(generator, str) else generator
-    new = evaluate(gen, config=config, progress=progress)["metrics"]
+    gen = load_model(ModelSpec(generator, generator), micro_batch) if isinstance(generator, str) else generator
+    new = evaluate_model(gen, config, progress=progress, **evaluate_options).record["metrics"]
     table = compare_metrics(old, new, tolerances)
     return table, not (table["verdict"] == "worse").any()
 
@@ -57,15 +65,14 @@ def recorded_micro_batch(path: str | Path) -> int | None:
     """The generator micro-batch a baseline was sampled with (None: not recorded, or the generator
     has none), so that a check can sample the same computation (``genbench.microbatch``)."""
     try:
-        recorded = json.loads(Path(path).read_text())["provenance"]["micro_batch"]["generator"]
-    except (OSError, ValueError, KeyError, TypeError):  # not readable or not a baseline: the check says so
+        return _read_baseline(Path(path))[2]
+    except (OSError, GenbenchError):  # not readable or not a baseline: the check itself says so
         return None
-    return recorded if isinstance(recorded, int) else None
 
 
-def _read_baseline(path: Path) -> tuple[dict, dict]:
-    """A baseline's metrics and recorded config; GenbenchError naming the file when it is not one
-    (checked before any sampling). FileNotFoundError when it does not exist."""
+def _read_baseline(path: Path) -> tuple[dict, dict, int | None]:
+    """A baseline's metrics, recorded config and generator micro-batch; GenbenchError naming the file
+    when it is not one (checked before any sampling). FileNotFoundError when it does not exist."""
     try:
         baseline = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
@@ -76,12 +83,5 @@ def _read_baseline(path: Path) -> tuple[dict, dict]:
     except (KeyError, TypeError, AttributeError, ValueError):
         raise GenbenchError(f"{path} is not a genbench baseline (one model's metrics and provenance.config, "
                             "as `genbench baseline` writes)") from None
-    return old, recorded
-
-
-def __getattr__(name: str):
-    if name == "genbench_check":  # the fixture's old home; imported from the plugin only when asked for
-        from genbench.pytest_plugin import genbench_check
-
-        return genbench_check
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    micro_batch = (baseline["provenance"].get("micro_batch") or {}).get("generator")
+    return old, recorded, micro_batch if isinstance(micro_batch, int) else None

@@ -112,7 +112,10 @@ def test_eval_command_writes_results_json(tmp_path, capsys):
     fid = results["models"]["npz:samples.npz"]["metrics"]["fid"]
     assert set(fid) >= {"value", "ci", "n"} and fid["n"] == 200
     assert results["provenance"]["extractor"] == "shapes-net"
-    assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.csv", "results.json", "samples.png"]
+    # the same files as `genbench run` writes: eval is a one-model suite
+    assert sorted(p.name for p in out.iterdir()) == ["report.md", "results.csv", "results.json",
+                                                     "samples_npz_samples.npz.png", "trilemma.png"]
+    assert results["models"]["npz:samples.npz"]["samples_grid"] == "samples_npz_samples.npz.png"
 
 
 def test_caption_conditioned_generators_get_prompt_metrics():

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from genbench.cli import main
-from genbench.harness.presets import PRESETS, get_preset
+from genbench.harness.presets import PRESET_NAMES, get_preset
 from genbench.reports.plots import pareto_front
 from genbench.reports.trilemma import corners
 
@@ -51,14 +51,17 @@ def test_run_writes_the_trilemma_report(tmp_path, capsys):
 
 
 def test_unknown_preset_and_model_are_clear_errors(capsys):
-    assert main(["run", "--preset", "huge"]) == 2
-    assert "unknown preset 'huge'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # the choices come from the presets: argparse's exit 2
+        main(["run", "--preset", "huge"])
+    assert exc.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        get_preset("huge")
     with pytest.raises(ValueError, match="no model nope"):
         get_preset("smoke").with_models(["vae", "nope"])
 
 
 def test_every_preset_evaluates_all_models_on_the_same_n():
-    for preset in PRESETS.values():
+    for preset in map(get_preset, PRESET_NAMES):
         assert {m.label for m in preset.models} >= {"vae", "gan", "ddpm-1000", "ddim-50"}
         assert preset.n >= 20 and preset.batch_size >= 1
 

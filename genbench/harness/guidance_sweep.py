@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +36,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from genbench.harness.distributed import is_main
-from genbench.io import command_line
-from genbench.harness.runner import EvalConfig, evaluate
-from genbench.harness.sweep import write_sweep_files
-from genbench.harness.throughput import TimedGenerator
+from genbench.harness.outputs import RunFolder
+from genbench.harness.runner import EvalConfig
+from genbench.harness.suite import SuiteRow, evaluate_rows
+from genbench.harness.sweep import sweep_provenance, write_sweep_files
 from genbench.metrics.bootstrap import bootstrap_ci
 from genbench.metrics.ssim import ssim
 from genbench.generators.text_to_image import DEFAULT_CLIP_MODEL, NFE_RULE
@@ -142,31 +141,26 @@ def run_guidance_sweep(cfg: GuidanceSweepConfig, out_dir: str | Path | None = No
     bundled = cfg.model is None or cfg.model == "ldm"
     clip_model = cfg.clip_model or ("shapes-clip" if bundled else DEFAULT_CLIP_MODEL)
     eval_cfg = EvalConfig(n=cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, extractor=cfg.extractor,
-                          reference=cfg.reference,
-                          resamples=cfg.resamples, kid_subset_size=min(1000, cfg.n), clip_model=clip_model)
+                          reference=cfg.reference, resamples=cfg.resamples, clip_model=clip_model)
     make = _cell_generators(cfg, device, log)
-    cells = [(sampler, steps, s) for sampler in cfg.samplers for steps in cfg.steps_list for s in cfg.scales]
-    rows, started, record = [], time.time(), None
-    for i, (sampler, steps, s) in enumerate(cells):
-        log(f"[{i + 1}/{len(cells)}] {sampler}, {steps} steps, guidance s = {s:g}: {cfg.n} samples", file=sys.stderr)
-        inner = make(sampler, steps, s)
-        gen = TimedGenerator(inner, keep_first=cfg.pairs)
-        record = evaluate(gen, reference, config=eval_cfg, extractor=extractor, progress=progress)
-        tp = gen.throughput()
-        row = {"guidance": s, "sampler": sampler, "steps": steps, "nfe": gen.meta.nfe,
+    grid = [(sampler, steps, s) for sampler in cfg.samplers for steps in cfg.steps_list for s in cfg.scales]
+    cells = [SuiteRow(f"{cell[0]}, {cell[1]} steps, guidance s = {cell[2]:g}", lambda cell=cell: make(*cell),
+                      keep_name=True)
+             for cell in grid]
+    rows, started, result = [], time.time(), None
+    for (sampler, steps, s), (_, result) in zip(grid, evaluate_rows(
+            cells, eval_cfg, reference=reference, extractor=extractor, keep_first=cfg.pairs, progress=progress,
+            log=log)):
+        tp = result.record["throughput"]
+        row = {"guidance": s, "sampler": sampler, "steps": steps, "nfe": tp["nfe"],
                "ms_per_image": tp["ms_per_image"], "images_per_s": tp["images_per_s"]}
-        for key, m in record["metrics"].items():
+        for key, m in result.record["metrics"].items():
             row |= {key: m["value"], f"{key}_ci_low": m["ci"][0], f"{key}_ci_high": m["ci"][1]}
-        row |= same_prompt_ssim(inner, gen.first, cfg)
+        row |= same_prompt_ssim(result.generator.inner, result.first, cfg)
         rows.append(row)
     df = pd.DataFrame(rows)
-    if out_dir is not None and is_main():
-        write_guidance_sweep(df, cfg, Path(out_dir), {
-            "command": command_line(), "wall_seconds": round(time.time() - started, 1),
-            "device": str(device or ("cuda" if torch.cuda.is_available() else "cpu")),
-            "eval_config": asdict(eval_cfg), "reference": record["provenance"]["reference"],
-            "extractor": record["provenance"]["extractor"], "weights_sha256": record["provenance"]["weights_sha256"],
-            "nfe_rule": NFE_RULE, "generator": record["meta"]})
+    write_guidance_sweep(df, cfg, RunFolder(out_dir),
+                         {**sweep_provenance(result.record, eval_cfg, started), "nfe_rule": NFE_RULE})
     return df
 
 
@@ -263,9 +257,11 @@ def _plot(rows: list[dict], path: Path) -> Path:
     return guidance_plot(rows, path)
 
 
-def write_guidance_sweep(df: pd.DataFrame, cfg: GuidanceSweepConfig, out: Path, provenance: dict) -> list[Path]:
-    paths = write_sweep_files(out, "guidance", "genbench sweep guidance", df, cfg, provenance,
+def write_guidance_sweep(df: pd.DataFrame, cfg: GuidanceSweepConfig, folder: RunFolder,
+                         provenance: dict) -> list[Path | None]:
+    paths = write_sweep_files(folder, "guidance", "genbench sweep guidance", df, cfg, provenance,
                               guidance_markdown(df, cfg), _plot)
     if "clip_score" in df.columns:
-        paths.append(tradeoff_plot(df.to_dict(orient="records"), out / "guidance_tradeoff.png"))
+        cells = df.to_dict(orient="records")
+        paths.append(folder.write_with("guidance_tradeoff.png", lambda path: tradeoff_plot(cells, path)))
     return paths

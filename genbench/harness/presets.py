@@ -1,7 +1,8 @@
-"""Presets for ``genbench run``: which bundled generators, with which options, on how many samples.
+"""Suites: which generators, with which options, evaluated on how many samples (``Suite``).
 
-The bundled presets are suite files (``genbench/presets/<name>.toml``) read by ``load_suite``, the
-same reader as ``genbench run --config``.
+A suite is a TOML file read by ``load_suite`` (``genbench run --config``); the bundled presets are
+suite files too (``genbench/presets/<name>.toml``, ``get_preset``). ``genbench eval`` and
+``baseline`` evaluate one-model suites built from their command line.
 
 Every model in a preset is evaluated on the same number of samples ``n``, because FID and the
 k-NN metrics are biased by n: numbers taken at different n are not comparable (KID is
@@ -21,7 +22,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from genbench.harness.runner import EvalConfig
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,11 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
-class Preset:
+class Suite:
     """``n`` samples per model (seed ``seed``), evaluation batch size, half-sampling resamples for the
     95% intervals, the models, and ``micro_batch``: the samples per network call of every bundled
-    generator (``genbench.microbatch``; part of what a sample is, so fixed per preset)."""
+    generator (``genbench.microbatch``; part of what a sample is, so fixed per suite).
+    ``evaluation``: further ``EvalConfig`` fields (e.g. ``clip_model``, ``heldout``)."""
 
     name: str
     n: int
@@ -55,11 +60,20 @@ class Preset:
     reference: str = "shapes32:train"  # anything --ref takes
     extractor: str | None = None  # None: the reference's
     metrics: tuple[str, ...] | None = None  # None: all that apply
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def with_models(self, labels: list[str]) -> Preset:
+    def eval_config(self) -> EvalConfig:
+        """The ``EvalConfig`` every model of the suite is evaluated with."""
+        from genbench.harness.runner import EvalConfig
+
+        return EvalConfig(n=self.n, seed=self.seed, batch_size=self.batch_size, reference=self.reference,
+                          extractor=self.extractor, metrics=self.metrics, resamples=self.resamples,
+                          **self.evaluation)
+
+    def with_models(self, labels: list[str]) -> Suite:
         """The preset restricted to the models labelled ``labels`` (in that order)."""
         by_label = {m.label: m for m in self.models}
         unknown = [label for label in labels if label not in by_label]
@@ -73,7 +87,7 @@ SUITE_KEYS = {"name", "n", "seed", "batch_size", "resamples", "micro_batch", "re
 MODEL_KEYS = {"label", "generator", "options", "nfe", "parameters"}
 
 
-def load_suite(path: str | Path) -> Preset:
+def load_suite(path: str | Path) -> Suite:
     """A suite from a TOML file (standard library ``tomllib``): ``n`` (required), ``seed``,
     ``batch_size``, ``resamples``, ``micro_batch``, ``reference``, ``extractor``, ``metrics``, and
     ``[[models]]`` tables with ``label``, ``generator``, optional ``options``, ``nfe``, ``parameters``.
@@ -103,7 +117,7 @@ def load_suite(path: str | Path) -> Preset:
         raise GenbenchError(f"suite {path}: labels repeat: {labels}")
     n = int(data["n"])
     metrics = data.get("metrics")
-    return Preset(name=str(data.get("name", path.stem)), n=n, batch_size=int(data.get("batch_size", min(n, 50))),
+    return Suite(name=str(data.get("name", path.stem)), n=n, batch_size=int(data.get("batch_size", min(n, 50))),
                   resamples=int(data.get("resamples", 50)), models=tuple(models), seed=int(data.get("seed", 0)),
                   micro_batch=int(data.get("micro_batch", 50)), description=str(data.get("description", "")),
                   reference=str(data.get("reference", "shapes32:train")), extractor=data.get("extractor"),
@@ -118,14 +132,9 @@ def preset_path(name: str) -> Path:
     return Path(__file__).resolve().parent.parent / "presets" / f"{name}.toml"
 
 
-def get_preset(name: str) -> Preset:
+def get_preset(name: str) -> Suite:
     """The bundled preset called ``name``: a suite file like any user's (``load_suite``)."""
     if name not in PRESET_NAMES:
         raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESET_NAMES)}")
     return load_suite(preset_path(name))
 
-
-def __getattr__(name: str):
-    if name == "PRESETS":  # every bundled preset, loaded from its file
-        return {n: get_preset(n) for n in PRESET_NAMES}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

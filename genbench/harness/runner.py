@@ -243,7 +243,8 @@ def evaluate(generator: Generator, reference: Reference | str | None = None, met
                            "metrics_chosen": "explicit" if explicit else "all that apply",
                            "world_size": distributed.world_size(), "batch_size_used": batch_size,
                            "micro_batch": {"generator": getattr(generator, "micro_batch", None),
-                                           "extractor": ext.micro_batch}, **versions()}}
+                                           "extractor": ext.micro_batch},
+                           "device": str(getattr(ext, "device", "cpu")), **versions()}}
 
 
 def _holds_images(spec: str | None) -> bool:
@@ -307,8 +308,8 @@ def _compute(ctx: EvalContext, families: list[MetricFamily], progress: bool) -> 
 
 
 def versions() -> dict:
+    """The versions of genbench, torch, numpy and Python, for provenance."""
     import genbench
 
     return {"genbench_version": genbench.__version__, "torch_version": torch.__version__,
-            "numpy_version": np.__version__, "python_version": platform.python_version(),
-            "device": "cuda" if torch.cuda.is_available() else "cpu"}
+            "numpy_version": np.__version__, "python_version": platform.python_version()}

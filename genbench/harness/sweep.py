@@ -8,26 +8,25 @@ reference: the bundled shapes32 statistics by default). Sample i starts from the
 draw of sample i's own generator), so each cell's first ``ssim_n`` samples are compared by SSIM
 with the samples of the largest S of the same variant from the same initial noise (for η = 0 that
 is the deterministic DDIM path; with η > 0 the later noise differs by S, so SSIM falls for that
-reason too). Throughput is timed on each cell's own sampling calls (``TimedGenerator``).
+reason too). Each cell is a row of a suite (``harness.suite.evaluate_rows``): throughput is timed on its own
+sampling calls.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from genbench.generators.bundled import DiffusionGenerator
-from genbench.harness.distributed import is_main
-from genbench.harness.runner import EvalConfig, evaluate
-from genbench.harness.throughput import TimedGenerator
-from genbench.io import atomic_write_text, command_line
+from genbench.harness.outputs import RunFolder
+from genbench.harness.runner import EvalConfig
+from genbench.harness.suite import SuiteRow, evaluate_rows
+from genbench.io import command_line
 from genbench.metrics.ssim import ssim
 from genbench.reports.plots import pareto_front, sweep_plot
 from genbench.reports.tables import markdown_table
@@ -93,37 +92,44 @@ def run_sweep(cfg: SweepConfig, out_dir: str | Path | None = None, device: str |
         raise ValueError(f"steps must be positive integers, got {cfg.steps}")
     steps = sorted(set(cfg.steps), reverse=True)  # the reference (largest S) first
     eval_cfg = EvalConfig(n=cfg.n, seed=cfg.seed, batch_size=cfg.batch_size, extractor=cfg.extractor,
-                          reference=cfg.reference,
-                          resamples=cfg.resamples, kid_subset_size=min(1000, cfg.n))
-    rows, started = [], time.time()
-    cells = [(label, opts, s) for label, opts in variants(cfg) for s in steps]
+                          reference=cfg.reference, resamples=cfg.resamples)
+    started = time.time()
     if denoiser is None and cfg.model is not None:
         from genbench.generators.diffusion_model import load_denoiser
 
         denoiser = load_denoiser(cfg.model)
-    for i, (label, opts, s) in enumerate(cells):
-        log(f"[{i + 1}/{len(cells)}] {label}, S = {s}: {cfg.n} samples", file=sys.stderr)
-        gen = TimedGenerator(_cell_generator(cfg, denoiser, s, device, opts), keep_first=cfg.ssim_n)
-        record = evaluate(gen, reference, config=eval_cfg, extractor=extractor, progress=progress)
-        tp, m = gen.throughput(), record["metrics"]
+    cells = [SuiteRow(f"{label}, S = {s}", lambda opts=opts, s=s: _cell_generator(cfg, denoiser, s, device, opts),
+                      keep_name=True)
+             for label, opts in variants(cfg) for s in steps]
+    variant_steps = [(label, opts, s) for label, opts in variants(cfg) for s in steps]
+    rows, result = [], None
+    for (label, opts, s), (_, result) in zip(variant_steps, evaluate_rows(
+            cells, eval_cfg, reference=reference, extractor=extractor, keep_first=cfg.ssim_n, progress=progress,
+            log=log)):
+        tp, m = result.record["throughput"], result.record["metrics"]
         if s == steps[0]:
-            largest_s = gen.first
-        rows.append({"variant": label, "sampler": opts["sampler"], "steps": s, "nfe": gen.meta.nfe, "fid": m["fid"]["value"],
-                     "fid_ci_low": m["fid"]["ci"][0], "fid_ci_high": m["fid"]["ci"][1],
+            largest_s = result.first
+        rows.append({"variant": label, "sampler": opts["sampler"], "steps": s, "nfe": tp["nfe"],
+                     "fid": m["fid"]["value"], "fid_ci_low": m["fid"]["ci"][0], "fid_ci_high": m["fid"]["ci"][1],
                      **{k: m.get(k, {}).get("value", float("nan"))
                         for k in ("kid", "precision", "recall", "mode_coverage")},
-                     "ssim_to_ref": float("nan") if gen.first is None else float(ssim(gen.first, largest_s).mean()),
+                     "ssim_to_ref": float("nan") if result.first is None else float(ssim(result.first,
+                                                                                         largest_s).mean()),
                      "ms_per_image": tp["ms_per_image"], "images_per_s": tp["images_per_s"]})
     df = pd.DataFrame(rows)
     front = set(pareto_front(list(zip(df["ms_per_image"], df["fid"]))))
     df["pareto"] = [i in front for i in range(len(df))]
-    if out_dir is not None and is_main():  # under torchrun rank 0 alone holds samples 0… for SSIM and writes
-        write_sweep(df, cfg, Path(out_dir), {"command": command_line(), "device": str(device or (
-            "cuda" if torch.cuda.is_available() else "cpu")), "wall_seconds": round(time.time() - started, 1),
-            "eval_config": asdict(eval_cfg), "reference": record["provenance"]["reference"],
-            "extractor": record["provenance"]["extractor"],
-            "weights_sha256": record["provenance"]["weights_sha256"], "generator": record["meta"]})
+    # under torchrun rank 0 alone holds samples 0… for SSIM, and writes
+    write_sweep(df, cfg, RunFolder(out_dir), sweep_provenance(result.record, eval_cfg, started))
     return df
+
+
+def sweep_provenance(record: dict, eval_cfg: EvalConfig, started: float) -> dict:
+    """How a sweep's numbers were obtained, from its last cell's record."""
+    prov = record["provenance"]
+    return {"command": command_line(), "device": prov["device"], "wall_seconds": round(time.time() - started, 1),
+            "eval_config": asdict(eval_cfg), "reference": prov["reference"], "extractor": prov["extractor"],
+            "weights_sha256": prov["weights_sha256"], "generator": record["meta"]}
 
 
 def table(df: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -150,19 +156,46 @@ def sweep_markdown(df: pd.DataFrame, cfg: SweepConfig) -> str:
     ]) + "\n\n![FID against time per image](sweep.png)\n"
 
 
-def write_sweep(df: pd.DataFrame, cfg: SweepConfig, out: Path, provenance: dict) -> list[Path]:
-    return write_sweep_files(out, "sweep", "genbench sweep ddim", df, cfg, provenance, sweep_markdown(df, cfg),
+def write_sweep(df: pd.DataFrame, cfg: SweepConfig, folder: RunFolder, provenance: dict) -> list[Path | None]:
+    return write_sweep_files(folder, "sweep", "genbench sweep ddim", df, cfg, provenance, sweep_markdown(df, cfg),
                              sweep_plot)
 
 
-def write_sweep_files(out: Path, stem: str, title: str, df: pd.DataFrame, cfg, provenance: dict, markdown: str,
-                      plot) -> list[Path]:
+def write_sweep_files(folder: RunFolder, stem: str, title: str, df: pd.DataFrame, cfg, provenance: dict,
+                      markdown: str, plot) -> list[Path | None]:
     """``<stem>.json`` (config, one record per cell, provenance), ``<stem>.csv``, ``<stem>.md`` (title,
-    command, ``markdown``) and ``<stem>.png`` (``plot(cells, path)``) in ``out``, each written atomically."""
-    paths = [out / f"{stem}.json", out / f"{stem}.csv", out / f"{stem}.md"]
-    atomic_write_text(paths[0], json.dumps({"config": asdict(cfg), "cells": df.to_dict(orient="records"),
-                                            "provenance": provenance}, indent=2) + "\n")
-    atomic_write_text(paths[1], df.to_csv(index=False))
-    atomic_write_text(paths[2], f"# {title}\n\nCommand: `{provenance['command']}`\n\n" + markdown)
-    paths.append(plot(df.to_dict(orient="records"), out / f"{stem}.png"))
-    return paths
+    command, ``markdown``) and ``<stem>.png`` (``plot(cells, path)``) in ``folder``."""
+    cells = df.to_dict(orient="records")
+    return [folder.write_text(f"{stem}.json", json.dumps({"config": asdict(cfg), "cells": cells,
+                                                          "provenance": provenance}, indent=2) + "\n"),
+            folder.write_text(f"{stem}.csv", df.to_csv(index=False)),
+            folder.write_text(f"{stem}.md", f"# {title}\n\nCommand: `{provenance['command']}`\n\n" + markdown),
+            folder.write_with(f"{stem}.png", lambda path: plot(cells, path))]
+
+
+def sweep_denoiser(model: str | None, beta_schedule: str | None = None, prediction_type: str = "epsilon",
+                   sample_shape: tuple[int, ...] = (3, 32, 32)):
+    """The Denoiser a DDIM sweep drives: None for the bundled U-Net (``model`` None), ``model`` loaded
+    (``load_denoiser``: diffusers:PATH, module:object), or with ``beta_schedule`` the network
+    ``net(x, t)`` at ``module:net`` wrapped with that schedule (T = 1000, diffusers' defaults),
+    ``prediction_type`` and the shape (C, H, W) of one sample."""
+    from genbench.errors import GenbenchError
+
+    if model is None:
+        if beta_schedule is not None:
+            raise GenbenchError("--beta-schedule describes a --model network; the bundled U-Net has its own schedule")
+        return None
+    from genbench.generators.diffusion_model import load_denoiser
+
+    if beta_schedule is None:
+        return load_denoiser(model)
+    from genbench.diffusion import Denoiser
+    from genbench.generators.sources import import_object
+
+    if model.startswith("diffusers:") or ":" not in model:
+        raise GenbenchError("--beta-schedule takes --model module:net (a network net(x, t)); a diffusers folder "
+                            "carries its own scheduler config")
+    if len(sample_shape) != 3:
+        raise GenbenchError(f"--sample-shape takes C,H,W, got {','.join(map(str, sample_shape))}")
+    return Denoiser.from_callable(import_object(model), beta_schedule=beta_schedule, prediction=prediction_type,
+                                  sample_shape=tuple(sample_shape))

@@ -253,7 +253,8 @@ def _png_beside(results_path: Path, name: object) -> Path | None:
 def run_figures(models: dict[str, dict], origins: dict[str, Path]) -> tuple[dict[str, Path], list[Path]]:
     """The images a run wrote beside each results.json: per model its sample grid (the record's
     ``samples_grid``; for a file holding one model without it, ``samples.png`` as ``genbench eval
-    --out`` writes), and the run's ``trilemma.png`` once per folder. Missing files are left out."""
+    --out`` wrote before it recorded its grid), and the run's ``trilemma.png`` once per folder.
+    Missing files are left out."""
     per_file: dict[Path, int] = {}
     for path in origins.values():
         per_file[path] = per_file.get(path, 0) + 1

@@ -11,7 +11,7 @@ from genbench.data.shapes32 import Shapes32Dataset, shapes32  # noqa: E402
 from genbench.diffusion import Denoiser, sample_ddim, sample_ddpm, sample_dpmsolver  # noqa: E402
 from genbench.features.base import Extracted, FeatureExtractor  # noqa: E402
 from genbench.generators import Generator, GeneratorMeta, get_generator  # noqa: E402
-from genbench.images import to_float01, to_uint8, validate_images  # noqa: E402
+from genbench.images import to_float01, unit_to_uint8, validate_images  # noqa: E402
 from genbench.metrics.bootstrap import BootstrapResult, bootstrap_ci, bootstrap_many  # noqa: E402
 from genbench.metrics.clip_score import clip_score  # noqa: E402
 from genbench.metrics.cmmd import cmmd  # noqa: E402
@@ -37,6 +37,6 @@ __all__ = [
     "fid_infinity", "frechet_distance", "frechet_distance_stats", "FrechetReference", "Generator", "GeneratorMeta", "get_extractor",
     "get_generator", "inception_score", "is_infinity", "kid", "load_reference", "MetricFamily", "MetricInfo", "mifid", "precision_recall",
     "ProvenanceMismatch", "Reference", "register_extractor", "register_family", "sample_ddim", "sample_ddpm",
-    "sample_dpmsolver", "shapes32", "Shapes32Dataset", "ssim", "to_float01", "to_uint8", "validate_images", "vendi_score",
+    "sample_dpmsolver", "shapes32", "Shapes32Dataset", "ssim", "to_float01", "unit_to_uint8", "validate_images", "vendi_score",
     "compare_sets", "fid", "MetricResult", "StreamingFID",
 ]

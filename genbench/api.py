@@ -88,8 +88,9 @@ def build_extractor(extractor: FeatureExtractor | str | None, specs: Sequence[st
                     extractor_options: dict | None = None) -> tuple[FeatureExtractor, bool]:
     """(the extractor, whether the user named it): ``extractor`` built, or by name (None: the one
     ``resolve_extractor(specs)`` picks, as the command line) with the command line's weights
-    options."""
-    from genbench.reference import resolve_extractor
+    options and, for the Inception, the options the references ``specs`` imply unless given
+    (clean-fid statistics' resize: ``implied_extractor_options``)."""
+    from genbench.reference import implied_extractor_options, resolve_extractor
     from genbench.registry import get_extractor
 
     options = {k: v for k, v in (("weights", weights), ("resize", resize), ("device", device)) if v is not None}
@@ -102,6 +103,8 @@ def build_extractor(extractor: FeatureExtractor | str | None, specs: Sequence[st
                                 f"{extractor.name!r} was given built")
         return extractor, True
     name = resolve_extractor([str(s) for s in specs], extractor)
+    if name == "inception-v3-fid":
+        options = {**implied_extractor_options([str(s) for s in specs]), **options}
     try:
         return get_extractor(name, **options), extractor is not None
     except TypeError:  # an option the extractor does not have (else a bug: let it show)
@@ -165,7 +168,7 @@ def side_reference(side: Side, ext: FeatureExtractor, declared: bool, *, batch_s
     from genbench.data.sources import ImageSource
     from genbench.harness.runner import load_reference_once
     from genbench.metrics.stats import check_same_space
-    from genbench.reference import _from_images, reference_fingerprint
+    from genbench.reference import ReadingOptions, images_reference, reference_fingerprint
 
     if isinstance(side, Reference):
         check_same_space(side.provenance, ext.provenance(), f"reference {side.provenance.get('source')}",
@@ -176,9 +179,9 @@ def side_reference(side: Side, ext: FeatureExtractor, declared: bool, *, batch_s
                                    batch_size=batch_size, workers=workers, resize_inputs=resize_inputs, cache=cache)
     gen, count = as_generator(side, None if isinstance(side, (torch.Tensor, np.ndarray)) else n)
     source = ImageSource(gen.meta.name, count, lambda start, k: gen.sample_range(seed, start, k))
-    ref = _from_images(source, gen.meta.name, ext, batch_size=batch_size, sample_n=count,
-                       progress=progress and distributed.is_main(), cache=False,
-                       fingerprint=["in memory", gen.meta.name, count, seed])
+    read = ReadingOptions(batch_size=batch_size, sample_n=count, progress=progress and distributed.is_main(),
+                          cache=False)
+    ref = images_reference(source, gen.meta.name, ext, read, fingerprint=["in memory", gen.meta.name, count, seed])
     ref.provenance |= {"spec": None, "seed": None if getattr(gen, "stored", False) else seed}
     ref.provenance["fingerprint"] = reference_fingerprint(ref)
     return ref

@@ -5,6 +5,11 @@ floating point with values in [0, 1]; a list of CHW images of one size is stacke
 1-channel batch is replicated to RGB only when the caller passes ``replicate_grayscale=True``.
 Nothing downstream re-validates, re-scales or clips: a bad batch raises ``ValueError`` naming
 what was seen (non-finite count, observed min/max, shape, dtype).
+
+Conversions, each named by the range it reads: ``to_float01`` (a validated batch → float32 in
+[0, 1]), ``unit_to_uint8`` (a validated batch, floats in [0, 1] → uint8) and
+``signed_unit_to_uint8`` (a model's images in [−1, 1] → uint8, clamped); uint8 values are always
+rounded, never truncated.
 """
 
 from __future__ import annotations
@@ -75,8 +80,18 @@ def to_float01(images: ImageBatch) -> torch.Tensor:
     return images.float()
 
 
-def to_uint8(images: ImageBatch) -> torch.Tensor:
-    """A validated batch as uint8: floats in [0, 1] are scaled by 255 and rounded (not truncated)."""
+def unit_to_uint8(images: ImageBatch) -> torch.Tensor:
+    """A validated batch as uint8: floats in [0, 1] are scaled by 255 and rounded (not truncated);
+    uint8 passes through. For model outputs in [−1, 1] use ``signed_unit_to_uint8``."""
     if images.dtype == torch.uint8:
         return images
     return images.float().mul(255.0).round_().to(torch.uint8)
+
+
+def signed_unit_to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Model-space images in [−1, 1] (any float dtype, any device) as uint8 on the CPU:
+    (x + 1)/2, clamped to [0, 1], then ``unit_to_uint8``. Values outside [−1, 1] are clamped (a
+    sampler's output is not clipped). The same bits as diffusers' image processor
+    (``(x / 2 + 0.5).clamp(0, 1)``, × 255, rounded)."""
+    return unit_to_uint8(((x.float() + 1) / 2).clamp_(0, 1).cpu())
+

@@ -10,8 +10,8 @@ result = fid.compute()                       # MetricResult: value, n, provenanc
 Conventions:
 
 - Images: uint8 [0, 255] or float [0, 1], NCHW RGB, on any device. Floats are rounded to uint8
-  first (``to_uint8``: x · 255, rounded), as ``genbench eval`` does with a generator that returns
-  floats, so the same samples give the same features.
+  first (``unit_to_uint8``: x · 255, rounded), as ``genbench eval`` does with a generator that
+  returns floats, so the same samples give the same features.
 - Each ``update`` runs the extractor on its images as global indices ``start`` … (default: the
   number of images this process has passed since the last ``reset``) in the extractor's fixed
   micro-batches (``genbench.microbatch``): a feature row does not depend on how the images were
@@ -45,7 +45,7 @@ from genbench.api import MetricResult, build_extractor, side_reference
 from genbench.errors import GenbenchError
 from genbench.features.base import FeatureExtractor
 from genbench.harness import distributed
-from genbench.images import to_uint8, validate_images
+from genbench.images import unit_to_uint8, validate_images
 from genbench.metrics.exact_sums import ExactSums
 from genbench.reference import Reference
 
@@ -90,7 +90,7 @@ class StreamingFID:
     def update(self, images: Any, start: int | None = None) -> None:
         """Add a batch: uint8 [0, 255] or float [0, 1] NCHW RGB (floats rounded to uint8 first).
         ``start``: the global index of its first image (default: right after the previous batch)."""
-        batch = to_uint8(validate_images(images, name="StreamingFID.update"))
+        batch = unit_to_uint8(validate_images(images, name="StreamingFID.update"))
         start = self._next if start is None else int(start)
         if start < 0:
             raise ValueError(f"start must be >= 0, got {start}")

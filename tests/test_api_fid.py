@@ -138,3 +138,32 @@ def test_bad_sides_and_options_are_one_line_errors(sides):
         with pytest.raises(GenbenchError, match=match) as info:
             call()
         assert "\n" not in str(info.value)
+
+
+def test_load_reference_reads_a_folder_of_images_as_reference_load_does(sides):
+    """``gb.load_reference`` takes any spec ``Reference.load`` takes (here a folder of PNGs), in the
+    feature space of the extractor named or given built, and checks ``expect``."""
+    ext = gb.get_extractor("shapes-net", device="cpu")
+    folder = gb.load_reference(sides["a_dir"], extractor="shapes-net", progress=False)
+    same = gb.Reference.load(sides["a_dir"], ext, progress=False)
+    assert folder.provenance["kind"] == "images" and folder.provenance["spec"] == str(sides["a_dir"])
+    assert folder.provenance["fingerprint"] == same.provenance["fingerprint"]
+    np.testing.assert_array_equal(folder.sample, same.sample)
+    built = gb.load_reference(str(sides["a_dir"]), extractor=ext, expect=ext.provenance(), progress=False)
+    np.testing.assert_array_equal(built.mu, folder.mu)
+    stats = gb.load_reference(sides["a_stats"])  # the same images' statistics file, in the space it records
+    np.testing.assert_allclose(folder.mu, stats.mu, rtol=1e-12, atol=1e-12)
+    assert gb.fid(folder, sides["b_dir"], extractor="shapes-net", resamples=0, progress=False).value == \
+        gb.fid(sides["a_dir"], sides["b_dir"], extractor="shapes-net", resamples=0, progress=False).value
+    with pytest.raises(gb.ProvenanceMismatch):
+        gb.load_reference(sides["a_dir"], extractor="shapes-net", expect=gb.get_extractor("shapes-clip").provenance())
+
+
+def test_clean_fid_names_give_the_inception_their_resize_as_the_command_line_does():
+    from genbench.api import build_extractor
+
+    ext, declared = build_extractor(None, ["cleanfid:cifar10/legacy_pytorch/train/32"])
+    assert (ext.name, ext.resize, declared) == ("inception-v3-fid", "bilinear", False)
+    ext, declared = build_extractor("inception-v3-fid", ["cleanfid:cifar10/clean/train/32"])
+    assert (ext.resize, declared) == ("clean", True)
+    assert build_extractor("inception-v3-fid", ["cleanfid:cifar10/clean/train/32"], resize="tf")[0].resize == "tf"

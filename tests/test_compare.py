@@ -74,7 +74,7 @@ def test_every_format_states_the_rank_rule(capsys):
 
 
 def test_report_md_ranks_by_the_same_rule():
-    from genbench.harness.suite import report_markdown
+    from genbench.reports.run_report import report_markdown
 
     results = json.loads(EXAMPLE.read_text())
     report = report_markdown(results)

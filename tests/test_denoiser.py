@@ -22,12 +22,13 @@ from genbench.diffusion import (
     sample_dpmsolver,
     sampler_options,
 )
-from genbench.generators.bundled import DiffusionGenerator, _minus1_1_to_uint8
+from genbench.generators.bundled import DiffusionGenerator
 from genbench.generators.diffusion_model import (
     DenoiserGenerator,
     load_denoiser_generator,
     random_class_labels,
 )
+from genbench.images import signed_unit_to_uint8
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 M, S = 0.3, 0.4  # data x0 ~ N(M, S² I)
@@ -224,6 +225,6 @@ def test_bundled_unet_with_dpmsolver():
     whole = gen.sample(5, seed=1)
     assert torch.equal(whole, torch.cat([gen.sample_range(1, 0, 3), gen.sample_range(1, 3, 2)]))
     expected = sample_dpmsolver(gen.denoiser, (4, 3, 32, 32), steps=4, generator=row_generators(1, 0, 4))
-    assert torch.equal(whole[:4], _minus1_1_to_uint8(expected))
+    assert torch.equal(whole[:4], signed_unit_to_uint8(expected))
     with pytest.raises(ValueError, match="deterministic"):
         DiffusionGenerator("dpmsolver++", eta=0.5, device="cpu")

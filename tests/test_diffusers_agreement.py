@@ -30,11 +30,11 @@ from genbench.diffusion import (
     standard_normal,
 )
 from genbench.diffusion.schedule import spaced_timesteps
-from genbench.generators.bundled import _minus1_1_to_uint8
 from genbench.generators.diffusion_model import (
     DenoiserGenerator,
     load_denoiser_generator,
 )
+from genbench.images import signed_unit_to_uint8
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TOL = 1e-4
@@ -252,4 +252,4 @@ def test_load_denoiser_generator_diffusers_spec(unet, tmp_path):
     assert json.dumps(gen.meta.to_dict())  # metadata is JSON-ready
     expected = sample_dpmsolver(Denoiser.from_diffusers(root), (2, 3, 8, 8), steps=4,
                                 noise=standard_normal((2, 3, 8, 8), row_generators(5, 0, 2)))
-    assert torch.equal(gen.sample(2, seed=5), _minus1_1_to_uint8(expected))
+    assert torch.equal(gen.sample(2, seed=5), signed_unit_to_uint8(expected))

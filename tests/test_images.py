@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from genbench.images import to_float01, to_uint8, validate_images
+from genbench.images import signed_unit_to_uint8, to_float01, unit_to_uint8, validate_images
 
 
 def test_accepts_uint8_and_float_unchanged():
@@ -57,7 +57,9 @@ def test_list_of_images_one_size():
 
 def test_conversions_round_not_truncate():
     f = torch.tensor([0.0, 0.5 / 255, 0.6 / 255, 1.0]).view(1, 1, 2, 2).expand(1, 3, 2, 2)
-    assert to_uint8(f)[0, 0].flatten().tolist() == [0, 0, 1, 255]
+    assert unit_to_uint8(f)[0, 0].flatten().tolist() == [0, 0, 1, 255]
+    s = torch.tensor([-1.5, -1.0, 1 / 255 - 1, 1.2 / 255 - 1, 0.0, 1.0, 2.0]).view(1, 1, 1, 7).expand(1, 3, 1, 7)
+    assert signed_unit_to_uint8(s)[0, 0].flatten().tolist() == [0, 0, 0, 1, 128, 255, 255]  # clamped, rounded
     u = torch.tensor([0, 255], dtype=torch.uint8).view(1, 1, 1, 2).expand(1, 3, 1, 2)
     assert to_float01(u)[0, 0].flatten().tolist() == [0.0, 1.0]
     assert np.isclose(to_float01(f).max().item(), 1.0)

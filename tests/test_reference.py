@@ -108,7 +108,7 @@ def test_shapes32_split_without_bundled_stats_equals_its_images_as_a_folder(ref_
 
 
 def test_image_references_are_cached_by_content(tmp_path, monkeypatch):
-    import genbench.reference as reference
+    import genbench.reference.cache as cache
 
     folder = tmp_path / "pngs"
     folder.mkdir()
@@ -121,7 +121,7 @@ def test_image_references_are_cached_by_content(tmp_path, monkeypatch):
     def no_compute(*args, **kwargs):
         raise AssertionError("recomputed a cached reference")
 
-    monkeypatch.setattr(reference, "compute_reference", no_compute)
+    monkeypatch.setattr(cache, "compute_reference", no_compute)
     second = gb.Reference.load(folder, ext, progress=False)
     np.testing.assert_array_equal(second.sample, first.sample)
     np.testing.assert_array_equal(second.mu, first.mu)

@@ -6,7 +6,7 @@ from functools import lru_cache
 import pytest
 import torch
 
-from genbench.diffusion import ddim_sample, ddpm_sample, linear_schedule
+from genbench.diffusion import Denoiser, ddim_sample, linear_schedule, sample_ddpm
 
 SCHEDULE = linear_schedule()
 T = SCHEDULE.T
@@ -28,6 +28,11 @@ def optimal_eps(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (1 - alpha_bar).sqrt() * (x - alpha_bar.sqrt() * M) / (alpha_bar * S ** 2 + 1 - alpha_bar)
 
 
+def eps_denoiser(eps_model=optimal_eps, clip_x0: float | None = None) -> Denoiser:
+    """The ε-prediction ``eps_model`` on SCHEDULE as a Denoiser, x̂0 clipped to [−clip_x0, clip_x0]."""
+    return Denoiser(eps_model, SCHEDULE, "epsilon", clip_x0)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Per-step work here is a few elementwise ops on 80k values: threads only add contention."""
@@ -40,9 +45,11 @@ def one_thread():
 @lru_cache(maxsize=None)
 def gaussian_samples(sampler: str, seed: int = 0, **kwargs) -> torch.Tensor:
     """(N, D) float64 samples of the analytic model; cached so tests share the 1000-step runs."""
-    run = ddpm_sample if sampler == "ddpm" else ddim_sample
-    return run(optimal_eps, (N, D), SCHEDULE, clip_x0=None, generator=torch.Generator().manual_seed(seed),
-               dtype=torch.float64, **kwargs)
+    if sampler == "ddpm":
+        return sample_ddpm(eps_denoiser(), (N, D), generator=torch.Generator().manual_seed(seed),
+                           dtype=torch.float64, **kwargs)
+    return ddim_sample(optimal_eps, (N, D), SCHEDULE, clip_x0=None, generator=torch.Generator().manual_seed(seed),
+                       dtype=torch.float64, **kwargs)
 
 
 def moment_errors(x: torch.Tensor) -> tuple[float, float]:
@@ -146,7 +153,7 @@ def test_ddim_visits_listed_timesteps_and_steps_to_the_listed_previous_one():
 
 def test_ddpm_calls_the_model_at_every_timestep():
     seen = []
-    ddpm_sample(lambda x, t: seen.append(int(t[0])) or torch.zeros_like(x), (2, 3), SCHEDULE,
+    sample_ddpm(eps_denoiser(lambda x, t: seen.append(int(t[0])) or torch.zeros_like(x)), (2, 3),
                 generator=torch.Generator().manual_seed(0))
     assert seen == list(range(T - 1, -1, -1))  # NFE = T
 
@@ -169,7 +176,7 @@ def test_ddim_with_all_timesteps_is_ddpm(ddim_kwargs, variance, clip_x0):
     shape = (256, D)
     ddim = ddim_sample(optimal_eps, shape, SCHEDULE, steps=T, clip_x0=clip_x0, dtype=torch.float64,
                        generator=torch.Generator().manual_seed(1), **ddim_kwargs)
-    ddpm = ddpm_sample(optimal_eps, shape, SCHEDULE, variance=variance, clip_x0=clip_x0, dtype=torch.float64,
+    ddpm = sample_ddpm(eps_denoiser(clip_x0=clip_x0), shape, variance=variance, dtype=torch.float64,
                        generator=torch.Generator().manual_seed(1))
     assert torch.allclose(ddim, ddpm, rtol=0, atol=1e-10)
     if clip_x0 is not None:  # the last step returns the clamped x̂0, and the clamp binds
@@ -177,7 +184,7 @@ def test_ddim_with_all_timesteps_is_ddpm(ddim_kwargs, variance, clip_x0):
 
 
 def test_clipping_that_never_binds_is_the_plain_ddpm_formula():
-    run = lambda clip: ddpm_sample(optimal_eps, (256, D), SCHEDULE, clip_x0=clip, dtype=torch.float64,  # noqa: E731
+    run = lambda clip: sample_ddpm(eps_denoiser(clip_x0=clip), (256, D), dtype=torch.float64,  # noqa: E731
                                    generator=torch.Generator().manual_seed(2))
     assert torch.allclose(run(None), run(100.0), rtol=0, atol=1e-10)
 
@@ -191,9 +198,9 @@ def test_ddim_bad_arguments_raise(kwargs):
 
 def test_ddpm_bad_arguments_raise():
     with pytest.raises(ValueError, match="beta, beta_tilde"):
-        ddpm_sample(optimal_eps, (2, D), SCHEDULE, variance="large")
+        sample_ddpm(eps_denoiser(), (2, D), variance="large")
     with pytest.raises(ValueError, match="shape"):
-        ddpm_sample(optimal_eps, (2, D), SCHEDULE, noise=torch.zeros(3, D))
+        sample_ddpm(eps_denoiser(), (2, D), noise=torch.zeros(3, D))
 
 
 # --- distributions on the analytic Gaussian (float64, no clipping) --------------------------------

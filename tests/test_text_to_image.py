@@ -29,10 +29,10 @@ from genbench.generators.diffusion_model import DenoiserGenerator, is_model_fold
 from genbench.generators.sources import load_generator  # noqa: E402
 from genbench.metrics.clip_score import clip_score, truncated_captions  # noqa: E402
 from genbench.features.clip import ClipExtractor  # noqa: E402
+from genbench.images import signed_unit_to_uint8  # noqa: E402
 from genbench.generators.text_to_image import (  # noqa: E402
     TextToImageGenerator,
     count_truncated,
-    diffusers_uint8,
     is_text_to_image_folder,
 )
 
@@ -178,7 +178,7 @@ def test_decode_and_uint8_match_diffusers(folders):
     assert torch.equal(ours, theirs)
     pil = pipe.image_processor.postprocess(theirs, output_type="pil")
     expected = torch.from_numpy(np.stack([np.asarray(p) for p in pil])).permute(0, 3, 1, 2)
-    assert torch.equal(diffusers_uint8(ours), expected)
+    assert torch.equal(signed_unit_to_uint8(ours), expected)
 
 
 def test_samples_depend_on_seed_index_and_prompt_only(folders):
@@ -197,7 +197,7 @@ def test_samples_depend_on_seed_index_and_prompt_only(folders):
     assert torch.equal(changed[[0, 2, 3, 4]], whole[[0, 2, 3, 4]])
     noise = standard_normal((2, 4, 8, 8), row_generators(3, 0, 2))
     expected = gen.pipeline.generate(PROMPTS[:2], guidance=4.5, options=gen.options, noise=noise)
-    assert torch.equal(whole[:2], diffusers_uint8(expected))
+    assert torch.equal(whole[:2], signed_unit_to_uint8(expected))
 
 
 def test_nfe_counts_guided_rows(folders):
@@ -330,7 +330,7 @@ def test_eval_cli_records_prompts_and_truncation(folder32, clip_home, tmp_path, 
     assert clip["ci"][0] <= clip["value"] <= clip["ci"][1] and record["meta"]["nfe"] == 4
     options = record["meta"]["options"]
     assert options["prompts"]["count"] == 3 and options["prompts_truncated_by_text_encoder"]["count"] == 1
-    lines = [json.loads(line) for line in (out / "prompts.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (out / record["prompts"]).read_text().splitlines()]
     assert [r["index"] for r in lines] == list(range(20)) and lines[4]["prompt"] == long
 
 

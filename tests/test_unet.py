@@ -11,7 +11,11 @@ from genbench.data.shapes32 import shapes32
 from genbench.diffusion import ddim_sample, linear_schedule
 from genbench.nn.unet import UNet
 from genbench.training import train_ddpm as td
-from genbench.training.warm_start import bundle_fields
+from genbench.training.ema import ema_decay
+from genbench.training.loop import TrainLoop
+from genbench.training.optim import warmup_constant
+from genbench.training.seeding import offset_generator
+from genbench.training.warm_start import bundle_fields, warm_start, warm_start_step
 
 MAX_GFLOP_PER_IMAGE = 0.15  # FlopCounterMode's count: 2 FLOPs per multiply-add
 
@@ -75,7 +79,7 @@ def images() -> torch.Tensor:
 def test_training_step_overfits_a_fixed_batch(images):
     schedule = linear_schedule()
     model, ema, optimizer = td.build_training(lr=1e-3, seed=0)
-    batch = td.draw_batch(images, 8, td.step_generator(0, 0))
+    batch = td.draw_batch(images, 8, offset_generator(0, 0))
     with torch.no_grad():
         before = float(td.ddpm_loss(model, schedule, *batch))
     for _ in range(30):
@@ -85,22 +89,26 @@ def test_training_step_overfits_a_fixed_batch(images):
     assert after < 0.8 * before
 
 
+def _loop(tmp_path, model, ema, optimizer) -> TrainLoop:
+    return TrainLoop(tmp_path, {"model": model, "ema": ema, "optimizer": optimizer}, {}, {}, 8, 1, 0)
+
+
 def test_checkpoint_resume_reproduces_the_next_step(images, tmp_path):
     schedule = linear_schedule()
 
     def run_step(model, ema, optimizer, step):
-        batch = td.draw_batch(images, 8, td.step_generator(0, step))
-        return td.train_step(model, ema, optimizer, schedule, batch, td.learning_rate(step, 2e-4),
-                             td.ema_decay(step, 0.9999))
+        batch = td.draw_batch(images, 8, offset_generator(0, step))
+        return td.train_step(model, ema, optimizer, schedule, batch, warmup_constant(step, 2e-4, td.WARMUP_STEPS),
+                             ema_decay(step, 0.9999))
 
     model, ema, optimizer = td.build_training(lr=2e-4, seed=0)
-    for step in range(3):
-        run_step(model, ema, optimizer, step)
-    td.save_checkpoint(tmp_path / "checkpoint.pt", model, ema, optimizer, step=3)
+    loop = _loop(tmp_path, model, ema, optimizer)
+    loop.run(3, lambda step: {"loss": run_step(model, ema, optimizer, step)})
     expected = run_step(model, ema, optimizer, 3)
 
     model2, ema2, optimizer2 = td.build_training(lr=2e-4, seed=1)  # other init: everything must come from the file
-    assert td.load_checkpoint(tmp_path / "checkpoint.pt", model2, ema2, optimizer2) == {"step": 3}
+    loop2 = _loop(tmp_path, model2, ema2, optimizer2)
+    assert loop2.resume() and loop2.step == 3
     assert run_step(model2, ema2, optimizer2, 3) == expected
     for a, b in zip(ema.parameters(), ema2.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -125,18 +133,24 @@ def test_refinement_starts_as_the_network_without_it_and_costs_little():
 
 def test_warm_start_loads_weights_and_step_and_refuses_other_networks(tmp_path):
     model, ema, optimizer = td.build_training(lr=2e-4, seed=0)
-    td.save_checkpoint(tmp_path / "plain.pt", _perturbed(model), ema, optimizer, step=7, train_seconds=12.5)
+    first = _loop(tmp_path / "first", _perturbed(model), ema, optimizer)
+    first.step, first.train_seconds = 7, 12.5
+    first.save_checkpoint()
     config = {**td.UNET_CONFIG, "refine_channels": 8}
-    model2, ema2, _ = td.build_training(lr=2e-4, seed=1, unet_config=config)
-    start = td.warm_start(tmp_path / "plain.pt", model2, ema2)
+    model2, ema2, optimizer2 = td.build_training(lr=2e-4, seed=1, unet_config=config)
+    loop = _loop(tmp_path / "second", model2, ema2, optimizer2)
+    start = warm_start(loop, first.checkpoint_path, model2, ema2, may_lack=("refine_",))
     assert (start.step, start.train_seconds, start.source["kind"]) == (7, 12.5, "checkpoint")
+    assert (loop.step, loop.train_seconds, warm_start_step(loop)) == (7, 12.5, 7)
     assert torch.equal(model2.stem.weight, model.stem.weight) and torch.equal(ema2.stem.weight, ema.stem.weight)
+    with pytest.raises(SystemExit, match="does not fit"):  # the refinement is new: only a may_lack layer
+        warm_start(loop, first.checkpoint_path, model2, ema2)
     other, ema3, _ = td.build_training(lr=2e-4, seed=0, unet_config={**td.UNET_CONFIG, "channels": (32, 64, 64, 64)})
     with pytest.raises(SystemExit, match="does not fit"):
-        td.warm_start(tmp_path / "plain.pt", other, ema3)
+        warm_start(loop, first.checkpoint_path, other, ema3, may_lack=("refine_",))
 
 
-def test_warm_start_from_bundled_weights_checks_them_and_starts_both_networks(random_bundled_assets):
+def test_warm_start_from_bundled_weights_checks_them_and_starts_both_networks(random_bundled_assets, tmp_path):
     """Bundled (fp16) weights start the network and its EMA alike, at the manifest's step count;
     an altered file or one without a step count is refused."""
     from genbench import assets
@@ -147,8 +161,9 @@ def test_warm_start_from_bundled_weights_checks_them_and_starts_both_networks(ra
                                 command="test", fp16=True, steps=11, train_seconds=3.0, device="gpu",
                                 lineage=[earlier])
     path = assets.models_dir() / "ddpm-unet.safetensors"
-    model2, ema2, _ = td.build_training(lr=2e-4, seed=1, unet_config={**td.UNET_CONFIG, "refine_channels": 8})
-    start = td.warm_start(path, model2, ema2)
+    model2, ema2, optimizer2 = td.build_training(lr=2e-4, seed=1, unet_config={**td.UNET_CONFIG, "refine_channels": 8})
+    loop = _loop(tmp_path, model2, ema2, optimizer2)
+    start = warm_start(loop, path, model2, ema2, may_lack=("refine_",))
     assert (start.step, start.train_seconds, start.source["kind"]) == (11, 3.0, "bundled")
     sha256 = assets.read_manifest()["ddpm-unet"]["sha256"]
     assert start.source["sha256"] == sha256
@@ -160,7 +175,7 @@ def test_warm_start_from_bundled_weights_checks_them_and_starts_both_networks(ra
     assert torch.equal(ema2.stem.weight, model2.stem.weight)
     path.write_bytes(path.read_bytes()[:-2] + b"00")
     with pytest.raises(Exception, match="sha256"):
-        td.warm_start(path, model2, ema2)
+        warm_start(loop, path, model2, ema2, may_lack=("refine_",))
     assets.save_bundled_weights("ddpm-unet", model.state_dict(), {"architecture": "UNet"}, command="test")
     with pytest.raises(SystemExit, match="step count"):
-        td.warm_start(path, model2, ema2)
+        warm_start(loop, path, model2, ema2, may_lack=("refine_",))

@@ -319,10 +319,10 @@ def _stats_npz(seed: int) -> bytes:
 
 @pytest.fixture
 def cleanfid_server(online, served, monkeypatch):
-    import genbench.reference as reference
+    import genbench.reference.cleanfid as cleanfid_stats
 
-    monkeypatch.setattr(reference, "CLEANFID_STATS_URL", served.url("/stats/"))
-    monkeypatch.setattr(reference, "_cleanfid_package_stats", lambda: online / "cleanfid_package" / "stats")
+    monkeypatch.setattr(cleanfid_stats, "CLEANFID_STATS_URL", served.url("/stats/"))
+    monkeypatch.setattr(cleanfid_stats, "_cleanfid_package_stats", lambda: online / "cleanfid_package" / "stats")
     served.add("/stats/cifar10_clean_train_32.npz", _stats_npz(1))
     return served
 

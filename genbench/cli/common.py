@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from genbench.cli.options import GENERATOR_OPTIONS
+from genbench.cli.options import GENERATOR_OPTIONS, REFERENCE_BATCH_SIZE
 from genbench.errors import GenbenchError
 from genbench.harness import distributed
 
@@ -39,13 +39,13 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"workers": args.workers, "resize_inputs": args.resize_inputs, "cache": not getattr(args, "no_cache", False)}
 
 
-def load_reference(spec: str, ext, args: argparse.Namespace, batch_size: int | None = None):
-    """The reference ``spec`` in ``ext``'s space with the command line's reading options (under
-    torchrun, rank 0 computes an image reference first and the others read its cache)."""
+def load_reference(spec: str, ext, args: argparse.Namespace, batch_size: int = REFERENCE_BATCH_SIZE):
+    """The reference ``spec`` in ``ext``'s space with the command line's reading options, images read
+    in feature batches of ``batch_size`` (under torchrun, rank 0 computes an image reference first and
+    the others read its cache)."""
     from genbench.harness.runner import load_reference_once
 
-    return load_reference_once(spec, ext, declared=args.extractor is not None,
-                               batch_size=batch_size or getattr(args, "batch_size", None) or 50,
+    return load_reference_once(spec, ext, declared=args.extractor is not None, batch_size=batch_size,
                                progress=not args.quiet and distributed.is_main(), **reading_options(args))
 
 

@@ -88,11 +88,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_baseline(args: argparse.Namespace) -> int:
-    from genbench.io import atomic_write_text
+    from pathlib import Path
+
+    from genbench.harness.outputs import RunFolder
     from genbench.testing import baseline_text
 
     results = evaluate_one(args, None)
-    if distributed.is_main():
-        atomic_write_text(args.output, baseline_text(results))
-        print(args.output)
+    path = Path(args.output)
+    if RunFolder(path.parent).write_text(path.name, baseline_text(results)) is not None:  # rank 0
+        print(path)
     return 0

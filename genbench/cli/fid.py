@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
                         "shapes32; else inception-v3-fid, as pytorch-fid; required for foreign statistics)")
     options.add_weights_options(p)
     options.add_reading_options(p)
-    options.add_batch_size(p)
+    options.add_batch_size(p, reference=True)
     options.add_device(p)
     options.add_format(p, ("table", "json"), json_flag=True,
                        help_text="table: the value; json: the record (value, both sides' provenance, extractor)")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from genbench.reference import resolve_extractor
 
     ext = extractor_from_args(resolve_extractor([args.a, args.b], args.extractor), args, [args.a, args.b])
-    a, b = (load_reference(spec, ext, args) for spec in (args.a, args.b))
+    a, b = (load_reference(spec, ext, args, args.batch_size) for spec in (args.a, args.b))
     value = frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
     if args.format == "json":
         print(json.dumps({"fid": value, "a": a.provenance, "b": b.provenance, "extractor": ext.provenance()},

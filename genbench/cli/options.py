@@ -7,8 +7,11 @@ option                  meaning and default
 ======================  =========================================================================
 ``--seed S``            sampling seed; 0 (``run`` / ``eval`` / ``baseline``: the suite's, 0 in
                         every bundled preset)
-``--batch-size B``      images per batch (rounded up to whole micro-batches; never changes a
-                        number); 50 (``run`` / ``eval`` / ``baseline``: the suite's)
+``--batch-size B``      images per batch; 50 (``run`` / ``eval`` / ``baseline``: the suite's;
+                        ``stats``: 500). Sample batches are rounded up to whole micro-batches
+                        and never change a number; the batches of a reference read from
+                        images (``fid``, ``stats``) may change the last bits of its sigma,
+                        which is summed batch by batch
 ``-n, --num-samples N`` samples or images per model, cell or side; per command (the preset's,
                         500 per DDIM sweep cell, 1000 per guidance cell, the whole source)
 ``--out DIR``           the folder a command writes its files into (none: print only)
@@ -38,10 +41,18 @@ def add_seed(p: argparse.ArgumentParser | Any, from_suite: bool = False) -> None
                    else f"sampling seed (default {DEFAULTS['seed']})")
 
 
-def add_batch_size(p: argparse.ArgumentParser | Any, from_suite: bool = False) -> None:
-    p.add_argument("--batch-size", type=int, default=None if from_suite else DEFAULTS["batch_size"],
-                   help="images per batch, rounded up to whole micro-batches (never changes a number; default: "
-                        + ("the suite's)" if from_suite else f"{DEFAULTS['batch_size']})"))
+REFERENCE_BATCH_SIZE = 500  # images per feature batch of a --ref read from images (run, eval, sweep) and of stats
+
+
+def add_batch_size(p: argparse.ArgumentParser | Any, from_suite: bool = False, default: int | None = None,
+                   reference: bool = False) -> None:
+    """``--batch-size``; ``reference``: the batches read a reference from images (module table)."""
+    default = default or DEFAULTS["batch_size"]
+    what = ("images per feature batch (the covariance is summed batch by batch: another value may change the "
+            "last bits of sigma)" if reference else
+            "images per batch, rounded up to whole micro-batches (never changes a number)")
+    p.add_argument("--batch-size", type=int, default=None if from_suite else default,
+                   help=f"{what}; default: " + ("the suite's" if from_suite else str(default)))
 
 
 def add_num_samples(p: argparse.ArgumentParser | Any, help_text: str, default: int | None = None) -> None:

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
                    help="feature extractor (repeatable with --out; default: with -o, shapes-net for shapes32 "
                         "and inception-v3-fid for other images; with --out, shapes-net and shapes-clip)")
     p.add_argument("--sample-n", type=int, default=10_000, help="feature rows kept for KID / PR (float16)")
-    options.add_batch_size(p)
+    options.add_batch_size(p, default=options.REFERENCE_BATCH_SIZE, reference=True)
     p.add_argument("-o", "--output", default=None, metavar="FILE",
                    help="one .npz for one extractor (mu and sigma as pytorch-fid reads them, n, a feature sample, "
                         "provenance): a side for `genbench fid`")

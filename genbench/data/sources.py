@@ -430,11 +430,16 @@ def zip_source(path: Path, resize_inputs: int | None = None) -> ImageSource:
                        headers.lossy_jpeg, resized).warn()
 
 
+def torchvision_dataset(path: Path) -> str | None:
+    """The torchvision dataset class (``TORCHVISION_MARKERS``) whose files are under ``path``, or None."""
+    return next((cls for marker, cls in TORCHVISION_MARKERS.items() if (Path(path) / marker).exists()), None)
+
+
 def torchvision_source(path: Path, split: str, resize_inputs: int | None = None) -> ImageSource | None:
     """A torchvision dataset found under ``path`` (no download), or None. ``conversions`` is read from
     the first image (these datasets hold one mode: MNIST is L, CIFAR is RGB)."""
     _check_resize(resize_inputs)
-    kind = next((cls for marker, cls in TORCHVISION_MARKERS.items() if (path / marker).exists()), None)
+    kind = torchvision_dataset(path)
     if kind is None:
         return None
     import torchvision

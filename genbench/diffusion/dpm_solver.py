@@ -15,7 +15,7 @@ with D_i = x̂0(x_{t_i}, t_i) from the denoiser (clamped when it clips), h_i = �
 
 The first step is first order (no history yet); so is the last when ``final_sigma="zero"`` (it
 then returns D_{S−1} = x̂0 exactly) or, with ``lower_order_final``, when S < 15. NFE = S. The
-sampler is deterministic: only x_T is drawn (randomness as in ``genbench.diffusion.samplers``).
+sampler is deterministic: only x_T is drawn (randomness as in ``genbench.diffusion.noise``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genbench.diffusion.denoiser import Denoiser
-from genbench.diffusion.samplers import Randomness, _initial_noise
+from genbench.diffusion.noise import Randomness, initial_noise
 from genbench.diffusion.schedule import distinct_descending
 
 DPM_SPACINGS = ("linspace", "leading", "trailing")
@@ -82,7 +82,7 @@ def sample_dpmsolver(denoiser: Denoiser, shape: Sequence[int], *, steps: int = 2
     timesteps = dpm_solver_timesteps(denoiser.T, steps, spacing)
     alphas, sigmas = _levels(denoiser, timesteps, final_sigma)
     lambdas = [_lam(a, s) for a, s in zip(alphas, sigmas)]
-    x = _initial_noise(shape, noise, generator, dtype, device)
+    x = initial_noise(shape, noise, generator, dtype, device)
     x0_prev = None
     for i, t in enumerate(tqdm(timesteps, desc="DPM-Solver++", disable=not progress)):
         _, x0 = denoiser.predict(x, t)

@@ -7,8 +7,9 @@ dropped condition replaced by a null context) gives both ε̂_c = ε̂(x_t, t, c
     ε̃ = ε̂_u + s · (ε̂_c − ε̂_u),
 
 so s = 1 is the plain conditional model, s = 0 the unconditional one, and s > 1 trades diversity
-for prompt adherence. ``cfg_eps_model`` returns ``(x_t, t) -> ε̃``, the signature every sampler
-in ``genbench.diffusion.samplers`` takes.
+for prompt adherence. ``cfg_eps_model`` returns ``(x_t, t) -> ε̃``, an ε-prediction network as a
+``Denoiser`` takes it (``Denoiser(cfg_eps_model(…), schedule, "epsilon")``), so every sampler
+drives it unchanged.
 
 Cost: for s ∉ {0, 1} each call runs the network once on the doubled batch [x; x] with contexts
 [cond; uncond], i.e. two network evaluations per sample and step (``nfe_per_step``); s = 1 runs

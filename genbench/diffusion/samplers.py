@@ -1,25 +1,23 @@
-"""DDPM and DDIM samplers: small functions over any ``Denoiser`` (k-diffusion's rule).
+"""DDPM and DDIM samplers: small functions over any ``Denoiser`` (k-diffusion's rule), and
+``run_sampler``, which runs any of genbench's samplers by name.
 
 ``sample_ddpm`` and ``sample_ddim`` take a ``Denoiser`` (network + schedule + prediction type +
 x̂0 clipping; see ``genbench.diffusion.denoiser``), which they ask for (ε̂, x̂0) at integer
 timesteps t in [0, T − 1] (index convention of ``DiffusionSchedule``), and return the final x_0
-estimate as a float tensor of the requested shape. ``ddpm_sample`` and ``ddim_sample`` are the
-same samplers over an ε-prediction callable ``eps_model(x_t, t) -> ε̂`` (t a (n,) long tensor)
-and a schedule, clipping x̂0 to [−clip_x0, clip_x0]. Samplers never know which network they
-drive: conditioning, classifier-free guidance or latent decoding belong to wrapper callables and
-to the caller. They run under ``torch.inference_mode``. DPM-Solver++(2M) lives in
-``genbench.diffusion.dpm_solver``.
+estimate as a float tensor of the requested shape. ``ddim_sample`` is ``sample_ddim`` over an
+ε-prediction callable ``eps_model(x_t, t) -> ε̂`` (t a (n,) long tensor) and a schedule, clipping
+x̂0 to [−clip_x0, clip_x0]. Samplers never know which network they drive: conditioning,
+classifier-free guidance or latent decoding belong to wrapper callables and to the caller. They
+run under ``torch.inference_mode``. DPM-Solver++(2M) lives in ``genbench.diffusion.dpm_solver``;
+``sampler_options`` and ``run_sampler`` cover all three samplers ("ddpm", "ddim", "dpmsolver++").
 
 Cost: each step calls the network once on the whole batch, so NFE = T for DDPM and NFE =
 ``steps`` for DDIM (a guided wrapper that runs two passes doubles that).
 
-Randomness: x_T (unless passed as ``noise``) and every fresh z are drawn on the CPU from
-``generator`` (a CPU ``torch.Generator``; None uses torch's global RNG) in the order x_T,
-then one z per step that adds noise, and then moved to x's device, so a seed gives the same
-samples on every device. No noise is added at the last step. ``generator`` may also be a
-sequence of generators, one per sample (row): row i then draws its x_T and its z's from
-``generator[i]`` alone, so sample i does not depend on which batch it was drawn in (see
-``row_generators``).
+Randomness (``genbench.diffusion.noise``): x_T (unless passed as ``noise``) is drawn first, then
+one z per step that adds noise (none at the last step), all on the CPU from ``generator`` (one
+generator, or one per sample, ``row_generators``, so that sample i does not depend on which batch
+it was drawn in) and then moved to x's device, so a seed gives the same samples on every device.
 
 Clipping: with clip c the prediction x̂0 is clamped to [−c, c] (pixel data in [−1, 1]) and ε̂ is
 re-derived from the clamped x̂0, as improved-diffusion does; without clamping both forms are the
@@ -31,28 +29,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from genbench.diffusion.denoiser import Denoiser
-from genbench.diffusion.schedule import DiffusionSchedule
+from genbench.diffusion.dpm_solver import DPM_SPACINGS, FINAL_SIGMAS, dpm_solver_timesteps, sample_dpmsolver
+from genbench.diffusion.noise import Randomness, initial_noise, standard_normal_like
+from genbench.diffusion.schedule import SPACINGS, DiffusionSchedule, spaced_timesteps
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Randomness = torch.Generator | Sequence[torch.Generator] | None
 VARIANCES = ("beta", "beta_tilde")
-
-
-def row_generators(seed: int, start: int, n: int) -> list[torch.Generator]:
-    """One CPU generator per sample index start … start+n−1, seeded from (seed, index) through
-    numpy's ``SeedSequence`` (well-mixed, platform-independent), for per-sample randomness."""
-    if seed < 0 or start < 0:
-        raise ValueError(f"seed and start must be >= 0, got seed={seed}, start={start}")
-    gens = []
-    for i in range(start, start + n):
-        state = np.random.SeedSequence([seed, i]).generate_state(2, np.uint32)
-        gens.append(torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1])))
-    return gens
 
 
 @torch.inference_mode()
@@ -74,7 +60,7 @@ def sample_ddpm(denoiser: Denoiser, shape: Sequence[int], *, variance: str = "be
     if variance not in VARIANCES:
         raise ValueError(f"unknown variance {variance!r}; allowed: {', '.join(VARIANCES)}")
     schedule = denoiser.schedule
-    x = _initial_noise(shape, noise, generator, dtype, device)
+    x = initial_noise(shape, noise, generator, dtype, device)
     betas, alphas = schedule.betas.tolist(), schedule.alphas.tolist()
     alpha_bars, alpha_bars_prev = schedule.alphas_cumprod.tolist(), schedule.alphas_cumprod_prev.tolist()
     variances = (schedule.betas if variance == "beta" else schedule.posterior_variance).tolist()
@@ -86,7 +72,7 @@ def sample_ddpm(denoiser: Denoiser, shape: Sequence[int], *, variance: str = "be
             x = (math.sqrt(alpha_bars_prev[t]) * betas[t] * x0
                  + math.sqrt(alphas[t]) * (1 - alpha_bars_prev[t]) * x) / (1 - alpha_bars[t])
         if t > 0:
-            x = x + math.sqrt(variances[t]) * _standard_normal_like(x, generator)
+            x = x + math.sqrt(variances[t]) * standard_normal_like(x, generator)
     return x
 
 
@@ -119,7 +105,7 @@ def sample_ddim(denoiser: Denoiser, shape: Sequence[int], *, steps: int = 50, et
     if sigma_hat and eta != 0:
         raise ValueError("sigma_hat=True replaces the η family; leave eta at 0")
     timesteps = denoiser.schedule.timesteps(steps, spacing)
-    x = _initial_noise(shape, noise, generator, dtype, device)
+    x = initial_noise(shape, noise, generator, dtype, device)
     for i, t in enumerate(tqdm(timesteps, desc="DDIM", disable=not progress)):
         is_last = i == len(timesteps) - 1
         alpha_bar = denoiser.alpha_bar(t)
@@ -130,18 +116,8 @@ def sample_ddim(denoiser: Denoiser, shape: Sequence[int], *, steps: int = 50, et
         x = math.sqrt(alpha_bar_prev) * x0 + direction * eps
         noise_scale = math.sqrt(1 - alpha_bar / alpha_bar_prev) if sigma_hat else sigma
         if noise_scale > 0 and not is_last:
-            x = x + noise_scale * _standard_normal_like(x, generator)
+            x = x + noise_scale * standard_normal_like(x, generator)
     return x
-
-
-def ddpm_sample(eps_model: EpsModel, shape: Sequence[int], schedule: DiffusionSchedule, *,
-                variance: str = "beta", clip_x0: float | None = 1.0, generator: Randomness = None,
-                noise: torch.Tensor | None = None, dtype: torch.dtype = torch.float32,
-                device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
-    """``sample_ddpm`` over ``Denoiser(eps_model, schedule, "epsilon", clip_sample=clip_x0)``."""
-    _check_clip(clip_x0)
-    return sample_ddpm(Denoiser(eps_model, schedule, "epsilon", clip_x0), shape, variance=variance,
-                       generator=generator, noise=noise, dtype=dtype, device=device, progress=progress)
 
 
 def ddim_sample(eps_model: EpsModel, shape: Sequence[int], schedule: DiffusionSchedule, *,
@@ -161,28 +137,6 @@ def ddim_sigma(alpha_bar: float, alpha_bar_prev: float, eta: float) -> float:
     return eta * math.sqrt((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev))
 
 
-def standard_normal(shape: Sequence[int], generator: Randomness, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """N(0, I) of ``shape`` on the CPU from one generator, or row by row from one generator per row."""
-    if generator is None or isinstance(generator, torch.Generator):
-        return torch.randn(tuple(shape), generator=generator, dtype=dtype)
-    if len(generator) != shape[0]:
-        raise ValueError(f"{len(generator)} row generators for {shape[0]} rows")
-    return torch.stack([torch.randn(tuple(shape[1:]), generator=g, dtype=dtype) for g in generator])
-
-
-def _standard_normal_like(x: torch.Tensor, generator: Randomness) -> torch.Tensor:
-    return standard_normal(x.shape, generator, x.dtype).to(x.device)
-
-
-def _initial_noise(shape: Sequence[int], noise: torch.Tensor | None, generator: Randomness,
-                   dtype: torch.dtype, device: torch.device | str | None) -> torch.Tensor:
-    if noise is None:
-        return standard_normal(shape, generator, dtype).to("cpu" if device is None else device)
-    if tuple(noise.shape) != tuple(shape):
-        raise ValueError(f"noise has shape {tuple(noise.shape)}, expected {tuple(shape)}")
-    return noise if device is None else noise.to(device)
-
-
 def _check_clip(clip_x0: float | None) -> None:
     if clip_x0 is not None and not clip_x0 > 0:
         raise ValueError(f"clip_x0 must be positive or None, got {clip_x0}")
@@ -199,9 +153,6 @@ def sampler_options(sampler: str, T: int, *, steps: int = 50, eta: float = 0.0, 
     - "ddim": {steps, eta, spacing (default "uniform"; ``spaced_timesteps``), sigma_hat};
     - "dpmsolver++": {steps, spacing (default "linspace"; ``dpm_solver_timesteps``), final_sigma}.
     ``run_sampler(denoiser, shape, sampler, options, …)`` takes the result."""
-    from genbench.diffusion.dpm_solver import DPM_SPACINGS, FINAL_SIGMAS, dpm_solver_timesteps
-    from genbench.diffusion.schedule import SPACINGS, spaced_timesteps
-
     if sampler == "ddpm":
         if variance not in VARIANCES:
             raise ValueError(f"unknown variance {variance!r}; allowed: {', '.join(VARIANCES)}")
@@ -239,8 +190,6 @@ def run_sampler(denoiser: Denoiser, shape: Sequence[int], sampler: str, options:
                 device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
     """``sampler`` ("ddpm", "ddim", "dpmsolver++") over ``denoiser`` with ``options`` from
     ``sampler_options``; the remaining arguments as in ``sample_ddpm``."""
-    from genbench.diffusion.dpm_solver import sample_dpmsolver
-
     run = {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpmsolver++": sample_dpmsolver}[sampler]
     return run(denoiser, shape, **options, generator=generator, noise=noise, dtype=dtype, device=device,
                progress=progress)

@@ -83,8 +83,3 @@ class FeatureExtractor(abc.ABC):
             if isinstance(value, torch.nn.Module):
                 value.to(self.device)
         return self
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

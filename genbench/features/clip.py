@@ -34,10 +34,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from genbench.errors import GenbenchError
-from genbench.features.base import Extracted, FeatureExtractor, default_device
+from genbench.features.base import Extracted, FeatureExtractor
 from genbench.features.weights import WeightsError, WeightsSpec, WeightsWarning, resolve_weights, weights_dir
-from genbench.images import to_uint8
+from genbench.images import unit_to_uint8
 from genbench.microbatch import map_micro_batches_list
+from genbench.nn.device import default_device
 from genbench.registry import register_extractor
 
 
@@ -159,7 +160,7 @@ class ClipExtractor(FeatureExtractor):
         self.feature_dim = int(self.encode_text([""]).shape[1])
 
     def _extract(self, images: torch.Tensor) -> Extracted:
-        pixels = to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
+        pixels = unit_to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
         batch = torch.stack([self.preprocess(Image.fromarray(np.ascontiguousarray(im))) for im in pixels])
         return Extracted(F.normalize(self.model.encode_image(batch.to(self.device)).float(), dim=-1))
 

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genbench.features.base import default_device
 from genbench.features.clip import ClipExtractor, hf_files, pretrained_tag
 from genbench.features.weights import WeightsError, WeightsSpec, resolve_weights
+from genbench.nn.device import default_device
 from genbench.registry import register_extractor
 
 ARCHITECTURE = "ViT-L-14-336-quickgelu"

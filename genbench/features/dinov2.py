@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from genbench.features.base import Extracted, FeatureExtractor, default_device
+from genbench.features.base import Extracted, FeatureExtractor
 from genbench.features.weights import (
     LazyWeights,
     WeightsError,
@@ -48,7 +48,8 @@ from genbench.features.weights import (
     load_state_dict,
     weights_dir,
 )
-from genbench.images import to_float01, to_uint8
+from genbench.images import to_float01, unit_to_uint8
+from genbench.nn.device import default_device
 from genbench.registry import register_extractor
 
 WEIGHTS = WeightsSpec(
@@ -187,7 +188,7 @@ class DinoV2Extractor(FeatureExtractor):
     def _normalise(self, images: torch.Tensor) -> torch.Tensor:
         """A validated batch → the network's (n, 3, 224, 224) float32 input."""
         if self.resize == "pil-bicubic":
-            pixels = to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
+            pixels = unit_to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
             resized = [np.asarray(Image.fromarray(np.ascontiguousarray(im))
                                   .resize((INPUT_SIZE, INPUT_SIZE), Image.BICUBIC)) for im in pixels]
             x = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).to(self.device).float().div(255.0)

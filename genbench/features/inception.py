@@ -1,4 +1,5 @@
-"""The FID Inception-v3 network: 2048-d pool features and the 1008-way "logits_unbiased".
+"""The FID Inception-v3 network: 2048-d pool features and the 1008-way logits without the fc bias
+(torch-fidelity's "logits_unbiased"), whose softmax the Inception Score reads.
 
 The network is TensorFlow's "inception-2015-12-05" graph in pytorch-fid's PyTorch port: torchvision's
 ``Inception3(num_classes=1008)`` with the FID block variants (average pools that do not count the
@@ -46,9 +47,10 @@ from torchvision.models.inception import (
     InceptionE,
 )
 
-from genbench.features.base import Extracted, FeatureExtractor, default_device
+from genbench.features.base import Extracted, FeatureExtractor
 from genbench.features.weights import LazyWeights, WeightsError, WeightsSpec, load_state_dict
-from genbench.images import to_float01, validate_images
+from genbench.images import to_float01
+from genbench.nn.device import default_device
 from genbench.registry import register_extractor
 
 # pytorch-fid's file; torch-fidelity's weights-inception-2015-12-05-6726825d.pth is the same bytes (same sha256)
@@ -289,11 +291,6 @@ class InceptionV3FID(FeatureExtractor):
     def _extract(self, images: torch.Tensor) -> Extracted:
         features, logits = self.model(self._normalise(images))
         return Extracted(features, torch.softmax(logits.double(), dim=1))
-
-    @torch.inference_mode()
-    def logits_unbiased(self, images: object) -> torch.Tensor:
-        """(n, 1008) float32 logits without the fc bias (pool features @ fc.weightᵀ), on the CPU."""
-        return self.model(self._normalise(validate_images(images)))[1].cpu()
 
 
 register_extractor("inception-v3-fid", InceptionV3FID)

@@ -19,10 +19,11 @@ import torch
 
 from genbench.assets import load_bundled_weights
 from genbench.data.shapes32 import COLORS, IMAGE_SIZE, SHAPES
-from genbench.features.base import MICRO_BATCH, Extracted, FeatureExtractor, default_device
+from genbench.features.base import MICRO_BATCH, Extracted, FeatureExtractor
 from genbench.features.weights import WeightsError
 from genbench.images import to_float01, validate_images
 from genbench.microbatch import check_micro_batch, map_micro_batches
+from genbench.nn.device import default_device
 from genbench.nn.evaluator import HEADS, ShapesNet
 from genbench.registry import register_extractor
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 
 from genbench.assets import load_bundled_weights
-from genbench.features.base import default_device
 from genbench.features.clip import ClipExtractor
+from genbench.nn.device import default_device
 from genbench.nn.shapes_clip import ARCHITECTURE, build_shapes_clip
 from genbench.registry import register_extractor
 

@@ -225,11 +225,6 @@ class LazyWeights:
         if path is not None or spec.full_sha256 is None:
             self._resolved = resolve_weights(spec, path, download, warn_explicit)
 
-    @property
-    def resolved(self) -> bool:
-        """Whether the file has been found."""
-        return self._resolved is not None
-
     def resolve(self) -> tuple[Path, str]:
         """The file's path and sha256 (found or fetched now, once)."""
         if self._resolved is None:

@@ -1,4 +1,6 @@
-"""Generators: the protocol, user-supplied sample sources, and the bundled shapes32 models."""
+"""Generators: the protocol, user-supplied sample sources, the bundled shapes32 models, and
+diffusion models (a ``Denoiser``, a diffusers folder, a text-to-image pipeline) sampled by
+genbench's samplers; ``get_generator`` / ``load_generator`` resolves any generator spec."""
 
 from genbench.generators.base import Generator, GeneratorMeta
 from genbench.generators.sources import CallableGenerator, FolderSamples, NpzSamples, load_generator

@@ -1,6 +1,7 @@
 """The bundled shapes32 generators, assembled from networks (``genbench.nn``) and samplers
 (``genbench.diffusion``): ``vae``, ``gan``, ``ddpm`` and ``ddim`` (a sampler over the DDPM denoiser);
-``ldm`` (caption-conditioned latent diffusion) lives in ``genbench.generators.ldm``.
+``ldm`` (caption-conditioned latent diffusion) lives in ``genbench.generators.ldm``; what they all
+share (weights loading, aligned micro-batches) in ``genbench.generators.bundled_base``.
 
 Weights come from ``reference_models/`` (sha256 checked against the manifest on load). Every
 generator draws the randomness of sample i from its own CPU generator seeded with (seed, i)
@@ -15,20 +16,19 @@ Outputs are uint8 NCHW RGB, 32×32; pixel values are rounded, not truncated.
 
 from __future__ import annotations
 
-import abc
 from typing import Any
 
 import torch
 
-from genbench.assets import load_bundled_weights
 from genbench.diffusion import (SAMPLERS, Denoiser, linear_schedule, row_generators, run_sampler, sampler_nfe,
                                sampler_options, standard_normal)
 from genbench.diffusion.samplers import VARIANCES
 from genbench.diffusion.schedule import SPACINGS
 from genbench.generators.autoencoder import load_autoencoder
 from genbench.generators.base import Generator, GeneratorMeta
-from genbench.images import to_uint8
-from genbench.microbatch import check_micro_batch, sample_aligned
+from genbench.generators.bundled_base import MICRO_BATCH, BundledGenerator, n_params
+from genbench.generators.ldm import LDMGenerator
+from genbench.images import signed_unit_to_uint8, unit_to_uint8
 from genbench.nn.gan import Generator as GANNetwork
 from genbench.nn.latent_gan import LATENT_SHAPE, LatentGenerator
 from genbench.nn.unet import UNet
@@ -36,53 +36,9 @@ from genbench.nn.vae import ConvVAE
 
 BUNDLED = ("vae", "gan", "ddpm", "ddim", "ldm")
 WEIGHTS = {"vae": "vae", "gan": "gan-generator", "ddpm": "ddpm-unet", "ddim": "ddpm-unet", "ldm": "ldm-unet"}
-MICRO_BATCH = 50  # samples per network call (see the module docstring); a multiple of it aligns a batch
 
 
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def _n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _minus1_1_to_uint8(x: torch.Tensor) -> torch.Tensor:
-    return to_uint8(((x.float() + 1) / 2).clamp_(0, 1).cpu())
-
-
-class _Bundled(Generator):
-    """Shared loading (manifest entry, network on ``device`` in eval mode) and sampling in aligned
-    micro-batches: subclasses implement ``_sample_block(seed, lo)``, samples lo … lo+m−1."""
-
-    weights_name: str
-
-    def __init__(self, device: str | torch.device | None = None, micro_batch: int = MICRO_BATCH) -> None:
-        self.device = torch.device(device) if device is not None else default_device()
-        self.micro_batch = check_micro_batch(micro_batch)
-        self.state, self.entry = load_bundled_weights(self.weights_name)
-        self.config: dict[str, Any] = self.entry["config"]
-
-    @abc.abstractmethod
-    def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
-        """Samples lo … lo+m−1 (lo a multiple of m = ``micro_batch``) as uint8 (m, 3, H, W)."""
-
-    def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
-        if n == 0:
-            return torch.empty((0, 3, 32, 32), dtype=torch.uint8)
-        return sample_aligned(lambda lo: self._sample_block(seed, lo), start, n, self.micro_batch)
-
-    def _finish(self, net: torch.nn.Module) -> torch.nn.Module:
-        net.load_state_dict(self.state)
-        del self.state
-        return net.to(self.device).eval().requires_grad_(False)
-
-    def weights_meta(self) -> dict[str, Any]:
-        return {"weights": self.entry["file"], "weights_sha256": self.entry["sha256"], "micro_batch": self.micro_batch}
-
-
-class VAEGenerator(_Bundled):
+class VAEGenerator(BundledGenerator):
     """z ~ N(0, I) (latent_dim) → decoder → Bernoulli means in [0, 1] → uint8. NFE 1."""
 
     weights_name = WEIGHTS["vae"]
@@ -90,16 +46,16 @@ class VAEGenerator(_Bundled):
     def __init__(self, device: str | torch.device | None = None, micro_batch: int = MICRO_BATCH) -> None:
         super().__init__(device, micro_batch)
         self.net = self._finish(ConvVAE(self.config["latent_dim"], tuple(self.config["widths"])))
-        self.meta = GeneratorMeta("vae", nfe=1, parameters=_n_params(self.net.decoder) + _n_params(self.net.from_latent),
+        self.meta = GeneratorMeta("vae", nfe=1, parameters=n_params(self.net.decoder) + n_params(self.net.from_latent),
                                   resolution=(32, 32), options=self.weights_meta())
 
     @torch.inference_mode()
     def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
         z = standard_normal((self.micro_batch, self.net.latent_dim), row_generators(seed, lo, self.micro_batch))
-        return to_uint8(self.net.decode(z.to(self.device)).clamp_(0, 1).cpu())
+        return unit_to_uint8(self.net.decode(z.to(self.device)).clamp_(0, 1).cpu())
 
 
-class GANGenerator(_Bundled):
+class GANGenerator(BundledGenerator):
     """z ~ N(0, I) (z_dim) → EMA generator (eval mode: BatchNorm uses running statistics, so
     samples do not depend on their batch) → [−1, 1] → uint8. NFE 1.
 
@@ -119,12 +75,12 @@ class GANGenerator(_Bundled):
             self.decoder = self.decoder.to(self.device)
             self.scale_factor = float(self.config["scale_factor"])
             self.net = self._finish(LatentGenerator(self.config["z_dim"], self.config["width"]))
-            parameters = _n_params(self.net) + _n_params(self.decoder.decoder)
+            parameters = n_params(self.net) + n_params(self.decoder.decoder)
             options |= {"latent_shape": list(LATENT_SHAPE), "decoder_passes": 1, "autoencoder_sha256": ae_entry["sha256"]}
         else:
             self.decoder = None
             self.net = self._finish(GANNetwork(self.config["z_dim"], self.config["width"]))
-            parameters = _n_params(self.net)
+            parameters = n_params(self.net)
         self.meta = GeneratorMeta("gan", nfe=1, parameters=parameters, resolution=(32, 32), options=options)
 
     @torch.inference_mode()
@@ -133,10 +89,10 @@ class GANGenerator(_Bundled):
         x = self.net(z.to(self.device))
         if self.decoder is not None:
             x = self.decoder.decode(x / self.scale_factor)
-        return _minus1_1_to_uint8(x)
+        return signed_unit_to_uint8(x)
 
 
-class DiffusionGenerator(_Bundled):
+class DiffusionGenerator(BundledGenerator):
     """The DDPM ε-prediction U-Net driven by a sampler, as a ``Denoiser`` (``self.denoiser``:
     ε-prediction, linear β 1e-4 → 0.02 over T = 1000 in float64, x̂0 clipped to [−clip_x0, clip_x0]).
 
@@ -180,14 +136,14 @@ class DiffusionGenerator(_Bundled):
         self.sigma_hat, self.variance, self.clip_x0, self.progress = sigma_hat, variance, clip_x0, progress
         options = {"sampler": sampler, **self.sampler_options}
         self.meta = GeneratorMeta(sampler, nfe=sampler_nfe(sampler, self.sampler_options, self.schedule.T),
-                                  parameters=_n_params(self.net), resolution=(32, 32),
+                                  parameters=n_params(self.net), resolution=(32, 32),
                                   options={**options, "clip_x0": clip_x0, **self.weights_meta()})
 
     def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
         x = run_sampler(self.denoiser, (self.micro_batch, 3, 32, 32), self.sampler, self.sampler_options,
                         generator=row_generators(seed, lo, self.micro_batch), device=self.device,
                         progress=self.progress)
-        return _minus1_1_to_uint8(x)
+        return signed_unit_to_uint8(x)
 
 
 def get_bundled(name: str, **options: Any) -> Generator:
@@ -202,7 +158,5 @@ def get_bundled(name: str, **options: Any) -> Generator:
     if name in ("ddpm", "ddim"):
         return DiffusionGenerator(**{"sampler": name, **options})
     if name == "ldm":
-        from genbench.generators.ldm import LDMGenerator  # lazy: builds on this module
-
         return LDMGenerator(**options)
     raise ValueError(f"unknown bundled generator {name!r}; bundled: {', '.join(BUNDLED)}")

@@ -35,8 +35,11 @@ from genbench.diffusion import (
 )
 from genbench.errors import GenbenchError
 from genbench.generators.base import Generator, GeneratorMeta
-from genbench.generators.bundled import MICRO_BATCH, _minus1_1_to_uint8, default_device
+from genbench.generators.bundled_base import MICRO_BATCH
+from genbench.generators.import_spec import import_object
+from genbench.images import signed_unit_to_uint8
 from genbench.microbatch import check_micro_batch, sample_aligned
+from genbench.nn.device import default_device
 
 LABEL_STREAM = 1  # SeedSequence spawn key of the class-label stream (noise uses the root sequence)
 
@@ -111,7 +114,7 @@ class DenoiserGenerator(Generator):
             denoiser = denoiser.bind(self.labels_for(seed, lo, m))
         x = run_sampler(denoiser, (m, *self.shape), self.sampler, self.options,
                         generator=row_generators(seed, lo, m), device=self.device, progress=self.progress)
-        return _minus1_1_to_uint8(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
+        return signed_unit_to_uint8(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
 
 
 def _check_labels(labels: int | Sequence[int] | None, num_classes: int | None) -> int | list[int] | None:
@@ -163,8 +166,6 @@ def load_denoiser(spec: str) -> Denoiser:
         return Denoiser.from_diffusers(path)
     if ":" not in spec:
         raise ValueError(f"denoiser spec {spec!r} is neither diffusers:PATH nor module:object")
-    from genbench.generators.sources import import_object
-
     obj = import_object(spec)
     if not isinstance(obj, Denoiser) and callable(obj):
         obj = obj()

@@ -32,13 +32,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from genbench.assets import load_bundled_weights
 from genbench.data.shapes32 import heldout_captions
 from genbench.diffusion import Denoiser, DiffusionSchedule, linear_schedule, row_generators, run_sampler, sampler_options
 from genbench.diffusion.guidance import cfg_eps_model, nfe_per_step
-from genbench.generators.autoencoder import AUTOENCODER_WEIGHTS, load_autoencoder
+from genbench.generators.autoencoder import load_autoencoder
 from genbench.generators.base import GeneratorMeta
-from genbench.generators.bundled import MICRO_BATCH, _Bundled, _minus1_1_to_uint8, _n_params
+from genbench.generators.bundled_base import MICRO_BATCH, BundledGenerator, n_params
+from genbench.images import signed_unit_to_uint8
 from genbench.microbatch import sample_aligned
 from genbench.nn.autoencoder import KLAutoencoder
 from genbench.nn.text_encoder import NULL_CAPTION, TextEncoder
@@ -87,7 +87,7 @@ def sample_latent_diffusion(denoiser: nn.ModuleDict, decoder: KLAutoencoder, sca
     return decoder.decode(z / scale_factor)
 
 
-class LDMGenerator(_Bundled):
+class LDMGenerator(BundledGenerator):
     """Latent diffusion, caption-conditioned, classifier-free guided (see the module docstring).
 
     sampler "ddim": ``steps`` uniform-spaced timesteps, stochasticity ``eta``; "ddpm": ancestral
@@ -137,9 +137,9 @@ class LDMGenerator(_Bundled):
                     else "shapes32 test caption i", **self.weights_meta(),
                     "autoencoder_weights": self.autoencoder_entry["file"],
                     "autoencoder_sha256": self.autoencoder_entry["sha256"]}
-        decoder_params = _n_params(self.decoder.decoder)
+        decoder_params = n_params(self.decoder.decoder)
         self.meta = GeneratorMeta("ldm", nfe=nfe_steps * nfe_per_step(self.guidance),
-                                  parameters=_n_params(self.net) + decoder_params, resolution=(32, 32),
+                                  parameters=n_params(self.net) + decoder_params, resolution=(32, 32),
                                   conditioning="caption", options=options)
 
     def captions_for(self, start: int, n: int) -> list[str]:
@@ -183,4 +183,4 @@ class LDMGenerator(_Bundled):
                                     self.captions_for(lo, m) if captions is None else captions,
                                     row_generators(seed, lo, m), sampler=self.sampler, steps=self.steps,
                                     eta=self.eta, guidance=self.guidance, device=self.device)
-        return _minus1_1_to_uint8(x)
+        return signed_unit_to_uint8(x)

@@ -1,5 +1,6 @@
-"""User-supplied generators: an .npz of samples, a folder or .zip archive of images, a Python
-callable, or a plug-in from the entry-point group ``genbench.generators``.
+"""User-supplied generators (an .npz of samples, a folder or .zip archive of images, a Python
+callable, or a plug-in from the entry-point group ``genbench.generators``) and ``load_generator``,
+which turns any generator spec into a Generator (bundled names and diffusion models included).
 
 Stored samples (npz, folder, zip) have no seed: sample i is stored item i for every seed, and asking
 for more samples than are stored is an error. A callable ``module:function`` is called as
@@ -9,7 +10,6 @@ for more samples than are stored is an error. A callable ``module:function`` is 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import zipfile
 import zlib
@@ -24,7 +24,8 @@ import torch
 from genbench.data.sources import folder_source, is_zip_archive, zip_source
 from genbench.errors import GenbenchError
 from genbench.generators.base import Generator, GeneratorMeta
-from genbench.images import to_uint8, validate_images
+from genbench.generators.import_spec import import_object
+from genbench.images import unit_to_uint8, validate_images
 
 GENERATOR_GROUP = "genbench.generators"
 
@@ -41,7 +42,7 @@ class _StoredSamples(Generator):
     def sample_range(self, seed: int, start: int, n: int) -> torch.Tensor:
         if start < 0 or start + n > len(self.images):
             raise ValueError(f"{self.meta.name} holds {len(self.images)} samples; asked for [{start}, {start + n})")
-        return to_uint8(self.images[start:start + n])
+        return unit_to_uint8(self.images[start:start + n])
 
 
 # what np.load and NpzFile raise for a damaged zip: zipfile.BadZipFile (truncated: no central
@@ -124,18 +125,7 @@ class CallableGenerator(Generator):
         images = validate_images(self.fn(seed, start, n), name=self.meta.name)
         if len(images) != n:
             raise ValueError(f"{self.meta.name} returned {len(images)} samples for n={n}")
-        return to_uint8(images)
-
-
-def import_object(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    try:
-        obj = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ValueError(f"cannot import {module_name!r} for generator {spec!r}: {exc}") from exc
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
+        return unit_to_uint8(images)
 
 
 def _as_generator(obj: Any, name: str, options: dict) -> Generator:

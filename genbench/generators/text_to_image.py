@@ -27,7 +27,8 @@ Sampling samples with prompts p_i (StableDiffusionPipeline's conventions):
   float32 with the network in ``dtype`` (inputs cast to it, outputs back to float32), no clipping
   unless the scheduler config asks for it;
 - decode: ``vae.decode(z / scaling_factor)``; images in [−1, 1] → uint8 as diffusers' image
-  processor does: ``(x/2 + 0.5).clamp(0, 1)``, × 255, rounded half to even.
+  processor does: ``(x/2 + 0.5).clamp(0, 1)``, × 255, rounded half to even
+  (``genbench.images.signed_unit_to_uint8``, the same bits).
 
 ``TextToImageGenerator``: sample i draws x_T from its own generator seeded with (seed, i)
 (``row_generators``), gets prompt i = ``prompts[i mod len(prompts)]`` and is computed in
@@ -55,8 +56,9 @@ from genbench.diffusion.denoiser import DIFFUSERS_HINT, _scheduler_settings, _sh
 from genbench.diffusion.guidance import nfe_per_step
 from genbench.errors import GenbenchError
 from genbench.generators.base import Generator, GeneratorMeta
-from genbench.generators.bundled import default_device
+from genbench.images import signed_unit_to_uint8
 from genbench.microbatch import check_micro_batch, sample_aligned
+from genbench.nn.device import default_device
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
           "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
@@ -293,12 +295,6 @@ class TextToImagePipeline:
         return self.decode(z)
 
 
-def diffusers_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Images in [−1, 1] → uint8 on the CPU as diffusers' image processor makes them:
-    ``(x/2 + 0.5).clamp(0, 1)``, × 255, rounded (half to even, as numpy)."""
-    return ((images.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8).cpu()
-
-
 class TextToImageGenerator(Generator):
     """Samples of a Stable Diffusion-layout pipeline (module docstring): ``prompts`` (a non-empty list,
     cycled over sample indices), ``negative_prompt`` (one for every sample; default ""),
@@ -369,4 +365,4 @@ class TextToImageGenerator(Generator):
         x = self.pipeline.generate(self.captions_for(lo, m), guidance=self.guidance,
                                    negative_prompt=self.negative_prompt, sampler=self.sampler, options=self.options,
                                    generator=row_generators(seed, lo, m), progress=self.progress)
-        return diffusers_uint8(x)
+        return signed_unit_to_uint8(x)

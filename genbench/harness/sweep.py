@@ -190,7 +190,7 @@ def sweep_denoiser(model: str | None, beta_schedule: str | None = None, predicti
     if beta_schedule is None:
         return load_denoiser(model)
     from genbench.diffusion import Denoiser
-    from genbench.generators.sources import import_object
+    from genbench.generators.import_spec import import_object
 
     if model.startswith("diffusers:") or ":" not in model:
         raise GenbenchError("--beta-schedule takes --model module:net (a network net(x, t)); a diffusers folder "

@@ -255,10 +255,6 @@ class ExactSums:
         stats.sum_outer = _read(self._outer, (self.dim, self.dim))
         return stats
 
-    def nbytes(self) -> int:
-        """Bytes held: the digit arrays and the buffered rows."""
-        return sum(v.nbytes for v in (*self._sum.values(), *self._outer.values(), *self._pending))
-
     def __repr__(self) -> str:
         return f"ExactSums(dim={self.dim}, n={self.n})"
 

@@ -85,7 +85,11 @@ class FeatureStats:
         return self
 
     def merge(self, other: "FeatureStats") -> "FeatureStats":
-        """Add another partial result in place (stats of the union of both sample sets)."""
+        """Add another partial result in place: the stats of the union of both sample sets (shards
+        computed by separate processes, the partial results of a streaming loop). Both must come
+        from the same feature space (``ProvenanceMismatch`` otherwise). The float64 sums round, so
+        the last bits depend on how the rows were split; ``ExactSums``
+        (``genbench.metrics.exact_sums``, what ``StreamingFID`` keeps) merges exactly."""
         if other.dim != self.dim:
             raise ValueError(f"feature dimension mismatch: {self.dim} vs {other.dim}")
         check_same_space(self.provenance, other.provenance, "these statistics", "the merged statistics")

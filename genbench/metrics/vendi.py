@@ -37,12 +37,8 @@ def _normalised_rows(features: Any) -> np.ndarray:
     return x / norms[:, None]
 
 
-def similarity_eigenvalues(features: Any) -> np.ndarray:
-    """Eigenvalues of K / n (cosine kernel), ascending, from the smaller of the n × n and d × d forms."""
-    return _eigenvalues(_normalised_rows(features))
-
-
 def _eigenvalues(x: np.ndarray) -> np.ndarray:
+    """Eigenvalues of K / n for unit rows x, ascending, from the smaller of the n × n and d × d forms."""
     n, d = x.shape
     gram = (x.T @ x) if d < n else (x @ x.T)
     return scipy.linalg.eigvalsh(gram / n)

@@ -14,9 +14,9 @@ Network (``TextEncoder``): token embedding + learned position embedding (width `
 ``layers`` pre-LayerNorm transformer blocks (bidirectional multi-head self-attention over all
 positions, pads included, no mask: rows have a fixed length, so nothing depends on padding
 bookkeeping; MLP of 4·width with GELU) → final LayerNorm. ``forward(tokens)`` returns the
-context sequence (n, context_length, width) that the U-Net's cross-attention reads; the pooled
-caption vector is ``pool(context)``, the mean over positions, which the U-Net adds (through a
-linear map) to its time embedding.
+context sequence (n, context_length, width) that the U-Net's cross-attention reads; the U-Net
+also pools it (the mean over positions) and adds that (through a linear map) to its time
+embedding.
 """
 
 from __future__ import annotations
@@ -111,8 +111,3 @@ class TextEncoder(nn.Module):
     def encode(self, captions: str | Sequence[str]) -> torch.Tensor:
         """Context for caption strings (tokenize, then forward)."""
         return self(self.tokenize(captions))
-
-    @staticmethod
-    def pool(context: torch.Tensor) -> torch.Tensor:
-        """The pooled caption vector (n, width): the mean over positions (what ``UNet`` uses)."""
-        return context.mean(dim=1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import make_grid
 
-from genbench.images import to_uint8, validate_images
+from genbench.images import unit_to_uint8, validate_images
 from genbench.io import atomic_path
 
 
@@ -16,7 +16,7 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int = 8, padding: in
     gray padding; atomically."""
     from PIL import Image
 
-    batch = to_uint8(validate_images(images, name="grid images"))
+    batch = unit_to_uint8(validate_images(images, name="grid images"))
     grid = make_grid(batch, nrow=nrow, padding=padding, pad_value=128)
     path = Path(path)
     with atomic_path(path) as tmp:

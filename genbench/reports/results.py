@@ -7,11 +7,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
-from genbench.io import atomic_write_text
 from genbench.reports.tables import markdown_table
 
 FORMATS = ("table", "json", "csv", "md")
@@ -41,12 +39,3 @@ def render(results: dict, fmt: str = "table") -> str:
         return df.to_string(float_format=lambda v: f"{v:.4f}")
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
 
-
-def write_results(results: dict, out_dir: str | Path) -> list[Path]:
-    """Write results.json, results.csv and report.md atomically into ``out_dir``."""
-    out = Path(out_dir)
-    written = []
-    for name, fmt in (("results.json", "json"), ("results.csv", "csv"), ("report.md", "md")):
-        atomic_write_text(out / name, render(results, fmt) + "\n")
-        written.append(out / name)
-    return written

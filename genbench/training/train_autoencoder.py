@@ -11,7 +11,7 @@ L1 reconstruction summed over pixel values plus ``--kl-weight`` · KL per image
 being a per-image sum; the log's ``grad_norm`` column is the norm before clipping); each epoch is a
 fresh permutation, the last partial batch dropped.
 
-Reproducibility (as ``train_vae``, whose ``TrainLoop`` runs the steps): initial weights from
+Reproducibility (as ``train_vae``; ``genbench.training.loop.TrainLoop`` runs the steps): initial weights from
 ``torch.manual_seed(seed)``; epoch e's order from a generator seeded with (seed, 0, e), step s's
 reparameterisation noise from (seed, 1, s), so a run resumed from ``<log-dir>/checkpoint.pt``
 (atomic, not committed; every ``--checkpoint-minutes``, on SIGINT/SIGTERM and at the end)
@@ -46,45 +46,26 @@ import torch
 
 from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
+from genbench.images import signed_unit_to_uint8
 from genbench.metrics.ssim import ssim
 from genbench.nn.autoencoder import KLAutoencoder
-from genbench.reports.plots import save_figure
-from genbench.training.train_vae import TrainLoop, add_loop_args, save_grid, seeded_generator
+from genbench.reports.grids import save_grid
+from genbench.training.bundling import FP16_PIXEL_TOLERANCE, cpu_state, fp16_effect
+from genbench.training.curves import plot_curves
+from genbench.training.loop import TrainLoop, add_loop_args, default_log_dir
+from genbench.training.optim import optimizer_step
+from genbench.training.pixels import uint8_to_signed_unit
+from genbench.training.seeding import seeded_generator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NAME = "ldm-autoencoder"
-N_TRAIN, N_SCALE, N_EVAL, N_MONITOR, N_GRID = 50_000, 10_000, 1000, 256, 32
-FP16_TOLERANCE = 2 / 255  # largest change of a reconstructed pixel ([0, 1] units) that fp16 weights may cause
+N_SCALE, N_EVAL, N_MONITOR, N_GRID = 10_000, 1000, 256, 32
 MONITOR_KEYS = ("recon_ssim", "recon_psnr")
-CURVE_TITLE = "autoencoder: L1 (per image), KL (nats per image)"
-
-
-def to_model_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images (n, 3, H, W) → float x = 2·u8/255 − 1 ∈ [−1, 1]."""
-    return images.float() * (2.0 / 255.0) - 1.0
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """[−1, 1] floats → uint8, clamped and rounded."""
-    return ((x.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
-
-
-@torch.inference_mode()
-def encode_images(model: KLAutoencoder, images: torch.Tensor, batch_size: int = 500,
-                  device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior (mean, std) on the CPU, float32 (n, c, h, w) each, of uint8 ``images``."""
-    means, stds = [], []
-    for lo in range(0, len(images), batch_size):
-        mean, logvar = model.encode(to_model_input(images[lo:lo + batch_size]).to(device))
-        means.append(mean.float().cpu())
-        stds.append(torch.exp(0.5 * logvar).float().cpu())
-    return torch.cat(means), torch.cat(stds)
 
 
 @torch.inference_mode()
 def reconstruct(model: KLAutoencoder, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """uint8 reconstructions decode(posterior mean) of uint8 ``images``."""
-    out = [to_uint8(model.decode(model.encode(to_model_input(images[lo:lo + batch_size]))[0]))
+    out = [signed_unit_to_uint8(model.decode(model.encode(uint8_to_signed_unit(images[lo:lo + batch_size]))[0]))
            for lo in range(0, len(images), batch_size)]
     return torch.cat(out)
 
@@ -95,9 +76,9 @@ def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 10.0 * torch.log10(255.0 ** 2 / mse.clamp_min(1e-10))
 
 
-def reconstruction_metrics(model: KLAutoencoder, images: torch.Tensor) -> dict[str, float]:
-    """Mean per-image SSIM (genbench's ``ssim``, data_range 255) and PSNR of reconstructions of uint8 ``images``."""
-    recon = reconstruct(model, images)
+def reconstruction_metrics(images: torch.Tensor, recon: torch.Tensor) -> dict[str, float]:
+    """Mean per-image SSIM (genbench's ``ssim``, data_range 255) and PSNR of uint8 reconstructions
+    ``recon`` of uint8 ``images``."""
     return {"recon_ssim": float(ssim(images, recon).mean()), "recon_psnr": float(psnr(images, recon).mean())}
 
 
@@ -108,7 +89,7 @@ def latent_scale_factor(model: KLAutoencoder, images: torch.Tensor, generator: t
     (population std, float64 sums); ε drawn from ``generator`` batch by batch."""
     total, total_sq, count = 0.0, 0.0, 0
     for lo in range(0, len(images), batch_size):
-        mean, logvar = model.encode(to_model_input(images[lo:lo + batch_size]))
+        mean, logvar = model.encode(uint8_to_signed_unit(images[lo:lo + batch_size]))
         z = (mean + torch.exp(0.5 * logvar) * torch.randn(mean.shape, generator=generator)).double()
         total, total_sq, count = total + float(z.sum()), total_sq + float(z.square().sum()), count + z.numel()
     return 1.0 / math.sqrt(total_sq / count - (total / count) ** 2)
@@ -117,38 +98,7 @@ def latent_scale_factor(model: KLAutoencoder, images: torch.Tensor, generator: t
 def write_reconstruction_grid(path: Path, images: torch.Tensor, recon: torch.Tensor) -> None:
     """8-wide grid: rows of 8 originals, each followed by the row of their reconstructions (uint8 inputs)."""
     rows = [t for lo in range(0, len(images), 8) for t in (images[lo:lo + 8], recon[lo:lo + 8])]
-    save_grid(path, torch.cat(rows).float() / 255.0)
-
-
-def plot_log(path: Path, rows: list[dict[str, float]], left: list[str], right: list[str], title: str,
-             right_label: str) -> None:
-    """Losses (left panel, log scale) and monitor columns (right panel, points where computed) against step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    steps = [r["step"] for r in rows]
-    fig, (ax_loss, ax_mon) = plt.subplots(1, 2, figsize=(10, 4))
-    for key in left:
-        ax_loss.plot(steps, [r[key] for r in rows], label=key)
-    ax_loss.set(xlabel="step", ylabel="mean over logging interval", yscale="log", title=title)
-    ax_loss.legend()
-    for key in right:
-        pts = [(r["step"], r[key]) for r in rows if not math.isnan(r[key])]
-        if pts:
-            ax_mon.plot(*zip(*pts), marker="o", label=key)
-    ax_mon.set(xlabel="step", ylabel=right_label)
-    if ax_mon.lines:
-        ax_mon.legend()
-    save_figure(fig, path, dpi=100)
-
-
-def add_common_args(p: argparse.ArgumentParser, log_every: int, sample_every: int, monitor: int,
-                    monitor_help: str) -> None:
-    """Loop options shared by ``train_autoencoder`` and ``train_ldm``: ``TrainLoop``'s, plus --n-eval."""
-    add_loop_args(p, log_every, sample_every, monitor, monitor_help)
-    p.add_argument("--n-eval", type=int, default=N_EVAL, help="test[0:n] images for the final evaluation")
+    save_grid(torch.cat(rows), path)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -163,8 +113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latent-channels", type=int, default=4)
     p.add_argument("--groups", type=int, default=8, help="GroupNorm groups")
     p.add_argument("--n-scale", type=int, default=N_SCALE, help="train[0:n] encodings for the latent scale factor")
-    add_common_args(p, log_every=100, sample_every=1000, monitor=N_MONITOR,
-                    monitor_help="test images for the reconstruction monitor (0: no monitor and no grids)")
+    add_loop_args(p, log_every=100, sample_every=1000, monitor=N_MONITOR,
+                  monitor_help="test images for the reconstruction monitor (0: no monitor and no grids)")
+    p.add_argument("--n-eval", type=int, default=N_EVAL, help="test[0:n] images for the final evaluation")
     return p.parse_args(argv)
 
 
@@ -172,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
-    log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / OUT_NAME
+    log_dir = args.log_dir or default_log_dir(OUT_NAME)
     steps_per_epoch = args.n_train // args.batch_size
     if steps_per_epoch < 1:
         raise SystemExit(f"--n-train {args.n_train} is smaller than --batch-size {args.batch_size}")
@@ -191,7 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     model = KLAutoencoder.from_config(arch)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     loop = TrainLoop(log_dir, {"model": model, "optimizer": optimizer}, hparams, config, args.batch_size,
-                     args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
+                     args.log_every, args.sample_every, 60 * args.checkpoint_minutes,
+                     plot=lambda rows: plot_curves(log_dir / "curve.png", rows, ["recon_l1", "kl"], ["recon_ssim"],
+                                                   title="autoencoder: L1 (per image), KL (nats per image)",
+                                                   log_left=True,
+                                                   right_label=f"reconstruction SSIM, test[0:{args.monitor}]"))
     if args.resume:
         loop.resume()
     order: dict[int, torch.Tensor] = {}
@@ -202,14 +157,11 @@ def main(argv: list[str] | None = None) -> None:
         if epoch not in order:
             order.clear()
             order[epoch] = torch.randperm(args.n_train, generator=seeded_generator(args.seed, 0, epoch))
-        x = to_model_input(images[order[epoch][i * args.batch_size:(i + 1) * args.batch_size]])
+        x = uint8_to_signed_unit(images[order[epoch][i * args.batch_size:(i + 1) * args.batch_size]])
         noise = torch.randn(len(x), *latent_shape, generator=seeded_generator(args.seed, 1, step))
         model.train()
         loss, recon, kl = model.loss(x, noise, args.kl_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
-        optimizer.step()
+        grad_norm = optimizer_step(optimizer, loss, args.grad_clip)
         return {"loss": loss.item(), "recon_l1": recon.item(), "kl": kl.item(), "grad_norm": float(grad_norm)}
 
     def monitor_fn(step: int) -> dict[str, float]:
@@ -218,29 +170,21 @@ def main(argv: list[str] | None = None) -> None:
         model.eval()
         recon = reconstruct(model, monitor_images)
         write_reconstruction_grid(log_dir / f"recon_step{step}.png", monitor_images[:N_GRID], recon[:N_GRID])
-        if loop.rows:
-            plot_log(log_dir / "curve.png", loop.rows, ["recon_l1", "kl"], ["recon_ssim"], CURVE_TITLE,
-                     f"reconstruction SSIM, test[0:{args.monitor}]")
-        return {"recon_ssim": float(ssim(monitor_images, recon).mean()),
-                "recon_psnr": float(psnr(monitor_images, recon).mean())}
+        return reconstruction_metrics(monitor_images, recon)
 
-    if not loop.run(args.steps, step_fn, monitor_fn):
-        raise SystemExit(130)
-    plot_log(log_dir / "curve.png", loop.rows, ["recon_l1", "kl"], ["recon_ssim"], CURVE_TITLE,
-             f"reconstruction SSIM, test[0:{args.monitor}]")
+    loop.run(args.steps, step_fn, monitor_fn)
     if not args.bundle:
         return
     model.eval()
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    check = shapes32("test", 0, 64).images
-    with torch.inference_mode():
-        fp32 = model.decode(model.encode(to_model_input(check))[0])
-        model.load_state_dict({k: v.half().float() for k, v in state.items()})
-        fp16_diff = float((model.decode(model.encode(to_model_input(check))[0]) - fp32).abs().max()) / 2
-    fp16 = fp16_diff <= FP16_TOLERANCE
+    state = cpu_state(model)
+    check = uint8_to_signed_unit(shapes32("test", 0, 64).images)
+    out32, out16 = fp16_effect(model, state, lambda: model.decode(model.encode(check)[0]))
+    fp16_diff = float((out16 - out32).abs().max()) / 2  # outputs in [−1, 1]: pixel units are half the difference
+    fp16 = fp16_diff <= FP16_PIXEL_TOLERANCE
     if not fp16:
         model.load_state_dict(state)
-    metrics = reconstruction_metrics(model, shapes32("test", 0, args.n_eval).images)
+    test = shapes32("test", 0, args.n_eval).images
+    metrics = reconstruction_metrics(test, reconstruct(model, test))
     scale_factor = latent_scale_factor(model, shapes32("train", 0, args.n_scale).images,
                                        seeded_generator(args.seed, 3))
     config = {**config, "scale_factor": scale_factor, "scale_factor_encodings": args.n_scale,

@@ -18,17 +18,18 @@ seeded with (seed, s), so a run resumed from ``<log-dir>/checkpoint.pt`` continu
 uninterrupted one would on the same device (same thread count: CPU kernels may round differently
 across thread counts; CUDA kernels are not bitwise deterministic, and a CUDA generator's stream
 differs from the CPU's, so the same seed gives another, equally valid run on a GPU). On CUDA the
-matrix products and convolutions may use TF32. The checkpoint (written atomically,
-not committed) holds model, EMA, optimizer and log; it is written every ``CHECKPOINT_SECONDS``
-of wall time and on exit, including SIGINT / SIGTERM (the current step finishes, the checkpoint
-is saved, then the process exits with status 128 + signal). A rerun with the same settings
-resumes; a larger --steps extends a run.
+matrix products and convolutions may use TF32. Steps, log and checkpoints are those of
+``genbench.training.loop.TrainLoop``: the checkpoint (written atomically, not committed) holds
+model, EMA, optimizer and log; it is written every 5 minutes of wall time and on exit, including
+SIGINT / SIGTERM (the current step finishes, the checkpoint is saved, then the process exits with
+status 128 + signal). A rerun with the same settings resumes; a larger --steps extends a run.
 
 Outputs in ``<log-dir>`` (default ``reports/training/ddpm``): ``log.csv`` (every ``LOG_EVERY``
-steps: step, mean loss over those steps, learning rate, images/s of wall time, cumulative
-seconds), ``curve.png``, and with --sample-every K a 4×4 grid ``samples_step{s}.png`` of EMA
-samples (DDIM, 50 steps, η = 0, fixed noise) every K steps. When --steps is reached the EMA
-weights are bundled in fp16 with their ε-MSE on test[0:1000] (fixed t and noise) in fp32 and fp16.
+steps: step, mean loss and learning rate over those steps, images/s, cumulative seconds; the
+seconds count the steps, sample grids included), ``curve.png``, and with --sample-every K a 4×4
+grid ``samples_step{s}.png`` of EMA samples (DDIM, 50 steps, η = 0, fixed noise) every K steps.
+When --steps is reached the EMA weights are bundled in fp16 with their ε-MSE on test[0:1000]
+(fixed t and noise) in fp32 and fp16.
 
 Warm start (how the bundled network got its full-resolution refinement, see ``genbench.nn.unet``):
 ``--refine-channels 32 --init-from CKPT --log-dir DIR`` starts a new run in DIR from CKPT's model
@@ -45,7 +46,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import signal
 import sys
 import time
 from pathlib import Path
@@ -53,28 +53,30 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from torchvision.utils import make_grid
 
 from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
 from genbench.diffusion import DiffusionSchedule, ddim_sample, linear_schedule
-from genbench.io import atomic_path, atomic_write_csv
+from genbench.images import signed_unit_to_uint8
 from genbench.nn.unet import UNet
-from genbench.reports.plots import save_figure
+from genbench.reports.grids import save_grid
+from genbench.training.bundling import FP16_LOSS_TOLERANCE, cpu_state, fp16_effect
+from genbench.training.curves import plot_curves
 from genbench.training.device import device_label, device_option, training_device
-from genbench.training.warm_start import WarmStart, bundle_fields, describe_source, load_into, load_warm_start
+from genbench.training.diffusion import BETA_END, BETA_START, GRAD_CLIP, WEIGHT_DECAY, T, held_out_loss
+from genbench.training.ema import ema_decay, ema_update
+from genbench.training.loop import N_TRAIN, REPO_ROOT, TrainLoop, add_run_args, default_log_dir
+from genbench.training.optim import optimizer_step, set_learning_rate, warmup_constant
+from genbench.training.pixels import uint8_to_signed_unit
+from genbench.training.seeding import offset_generator
+from genbench.training.warm_start import bundle_fields, describe_source, warm_start, warm_start_step
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NAME = "ddpm-unet"
-N_TRAIN, N_EVAL = 50_000, 1000
-T, BETA_START, BETA_END = 1000, 1e-4, 0.02
+N_EVAL = 1000
 UNET_CONFIG: dict[str, Any] = {"in_channels": 3, "patch_size": 2, "channels": (32, 64, 64, 128), "num_res_blocks": 1,
                                "attention_levels": (2, 3), "heads": 4, "groups": 16}
-WEIGHT_DECAY, WARMUP_STEPS, GRAD_CLIP = 0.01, 1000, 1.0
-LOG_EVERY, CHECKPOINT_SECONDS = 100, 300.0
+WARMUP_STEPS, LOG_EVERY = 1000, 100
 N_GRID, GRID_STEPS, GRID_SEED = 16, 50, 0
-FP16_TOLERANCE = 0.01  # largest relative increase of the test ε-MSE that fp16 weights may cause
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,15 +84,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=200_000, help="total optimizer steps (a resumed run continues to it)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-4, help="learning rate after the linear warm-up")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--ema", type=float, default=0.9999, help="EMA decay (reached after the warm-up)")
     p.add_argument("--sample-every", type=int, default=0, help="write a sample grid every K steps (0: never)")
-    p.add_argument("--log-dir", type=Path, default=None, help="default: reports/training/ddpm")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore an existing checkpoint")
     p.add_argument("--refine-channels", type=int, default=0,
                    help="width of the U-Net's full-resolution output refinement (0: none, the first run's network)")
-    p.add_argument("--device", default="cpu", help="torch device to train on (cpu, cuda, cuda:1, …)")
+    add_run_args(p)
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop after this much wall time in this session and bundle the weights of the step "
                         "reached (recorded as --steps); for a lent GPU's fixed time")
@@ -98,17 +96,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="warm start (when --log-dir has no checkpoint yet): model and EMA weights and the step "
                         "count of another run's checkpoint; layers it lacks (refine_*) keep their init")
     return p.parse_args(argv)
-
-
-def to_model_input(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images (n, 3, H, W) → float x = 2·u8/255 − 1 ∈ [−1, 1]."""
-    return images.float() * (2.0 / 255.0) - 1.0
-
-
-def step_generator(seed: int, step: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """The generator (on ``device``) of step ``step``: its batch indices, timesteps and noise depend
-    only on (seed, step) and the device type."""
-    return torch.Generator(device=device).manual_seed(seed * 1_000_003 + step)
 
 
 def draw_batch(images: torch.Tensor, batch_size: int, generator: torch.Generator
@@ -119,23 +106,13 @@ def draw_batch(images: torch.Tensor, batch_size: int, generator: torch.Generator
     idx = torch.randint(len(images), (batch_size,), generator=generator, device=device)
     t = torch.randint(T, (batch_size,), generator=generator, device=device)
     noise = torch.randn((batch_size, *images.shape[1:]), generator=generator, device=device)
-    return to_model_input(images[idx]), t, noise
+    return uint8_to_signed_unit(images[idx]), t, noise
 
 
 def ddpm_loss(model: torch.nn.Module, schedule: DiffusionSchedule, x0: torch.Tensor, t: torch.Tensor,
               noise: torch.Tensor) -> torch.Tensor:
     """The simple loss: mean over batch and pixels of (ε − ε̂(x_t, t))²."""
     return F.mse_loss(model(schedule.q_sample(x0, t, noise), t), noise)
-
-
-def learning_rate(step: int, peak: float) -> float:
-    """Learning rate of step ``step`` (0-based): linear warm-up to ``peak`` over ``WARMUP_STEPS``, then constant."""
-    return peak * min(1.0, (step + 1) / WARMUP_STEPS)
-
-
-def ema_decay(step: int, decay: float) -> float:
-    """EMA decay applied after step ``step``: min(decay, (1 + step)/(10 + step))."""
-    return min(decay, (1 + step) / (10 + step))
 
 
 def build_training(lr: float, seed: int, unet_config: dict[str, Any] | None = None,
@@ -155,90 +132,36 @@ def train_step(model: UNet, ema: UNet, optimizer: torch.optim.Optimizer, schedul
     Gradients are clipped to norm ``GRAD_CLIP``. Returns the batch's loss (before the step) as a
     detached 0-d tensor on the model's device (reading it waits for the GPU: do that only when logging).
     """
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+    set_learning_rate(lr, optimizer)
     loss = ddpm_loss(model, schedule, *batch)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-    optimizer.step()
-    with torch.no_grad():
-        torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+    optimizer_step(optimizer, loss, GRAD_CLIP)
+    ema_update(ema, model, decay)
     return loss.detach()
 
 
-def save_checkpoint(path: Path, model: UNet, ema: UNet, optimizer: torch.optim.Optimizer, **meta: Any) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                    **meta}, tmp)
-
-
-def load_checkpoint(path: Path, model: UNet, ema: UNet, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore model, EMA and optimizer in place; return the remaining entries (step, log, …)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state.pop("model"))
-    ema.load_state_dict(state.pop("ema"))
-    optimizer.load_state_dict(state.pop("optimizer"))
-    return state
-
-
-def warm_start(path: Path, model: UNet, ema: UNet) -> WarmStart:
-    """Load the model and EMA weights of another run's checkpoint, or of bundled weights (both from
-    its EMA; ``genbench.training.warm_start``), into ``model`` and ``ema``, where only layers the
-    source lacks (the ``refine_*`` refinement) may keep their initial values; the returned source's
-    step and training seconds are where the run continues counting from."""
-    start = load_warm_start(path)
-    load_into(model, start.model, path, may_lack=("refine_",))
-    load_into(ema, start.ema, path, may_lack=("refine_",))
-    return start
-
-
-@torch.inference_mode()
-def eval_loss(model: UNet, schedule: DiffusionSchedule, images: torch.Tensor, seed: int = 0,
-              batch_size: int = 250) -> float:
-    """ε-MSE on uint8 ``images`` with t and ε drawn once from ``seed`` on the CPU (comparable between
+def eval_loss(model: UNet, schedule: DiffusionSchedule, images: torch.Tensor) -> float:
+    """ε-MSE on uint8 ``images`` with t and ε drawn once (``held_out_loss``: comparable between
     weights and devices), computed on the model's device."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.randint(T, (len(images),), generator=g)
-    noise = torch.randn(images.shape, generator=g)
     device = next(model.parameters()).device
-    total = 0.0
-    for lo in range(0, len(images), batch_size):
-        sl = slice(lo, lo + batch_size)
-        total += float(ddpm_loss(model, schedule, to_model_input(images[sl]).to(device), t[sl].to(device),
-                                 noise[sl].to(device))) * len(t[sl])
-    return total / len(images)
+
+    def loss(rows: slice, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return ddpm_loss(model, schedule, uint8_to_signed_unit(images[rows]).to(device), t.to(device), noise.to(device))
+
+    return held_out_loss(loss, images.shape)
 
 
 def write_sample_grid(path: Path, model: UNet, schedule: DiffusionSchedule) -> None:
     """A 4×4 PNG of DDIM-50 (η = 0) samples from fixed noise (seed ``GRID_SEED``, drawn on the CPU)."""
     x = ddim_sample(model, (N_GRID, 3, 32, 32), schedule, steps=GRID_STEPS,
                     generator=torch.Generator().manual_seed(GRID_SEED), device=next(model.parameters()).device)
-    images = ((x.cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    grid = make_grid(images, nrow=4, padding=2, pad_value=255)
-    with atomic_path(path) as tmp:
-        Image.fromarray(grid.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
-
-
-def plot_curve(path: Path, rows: list[dict[str, float]]) -> None:
-    """Mean training loss per ``LOG_EVERY`` steps against step (log scale)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows])
-    ax.set(xlabel="step", ylabel=f"ε-MSE (mean over {LOG_EVERY} steps)", yscale="log", title="DDPM training loss")
-    save_figure(fig, path, dpi=100)
+    save_grid(signed_unit_to_uint8(x), path, nrow=4)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     device = training_device(args.device)
-    log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "ddpm"
-    checkpoint_path = log_dir / "checkpoint.pt"
+    log_dir = args.log_dir or default_log_dir("ddpm")
     hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "ema": args.ema,
                "weight_decay": WEIGHT_DECAY, "warmup_steps": WARMUP_STEPS, "grad_clip": GRAD_CLIP,
                "optimizer": "AdamW", "loss": "simple (ε-MSE), t uniform"}
@@ -251,69 +174,32 @@ def main(argv: list[str] | None = None) -> None:
     schedule = linear_schedule(T, BETA_START, BETA_END)
     images = shapes32("train", 0, N_TRAIN).images.to(device)
     model, ema, optimizer = build_training(args.lr, args.seed, unet_config, device)
-    step, rows, train_seconds, window, init_step, init_source = 0, [], 0.0, (0.0, 0), 0, None
-    if args.resume and checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, model, ema, optimizer)
-        if state["hparams"] != hparams or state["config"] != config:
-            raise SystemExit(f"{checkpoint_path} was written with other settings ({state['hparams']}, "
-                             f"{state['config']}); pass --no-resume or delete it")
-        step, rows, train_seconds, window = state["step"], state["log"], state["train_seconds"], state["window"]
-        init_step, init_source = state.get("init_step", 0), state.get("init_source")
-        print(f"resumed from {checkpoint_path} at step {step}", file=sys.stderr)
-    elif args.init_from is not None:
-        start = warm_start(args.init_from, model, ema)
-        step = init_step = start.step
-        train_seconds, init_source = start.train_seconds, start.source
-        print(f"warm start from {args.init_from} at step {step} (fresh optimizer, learning-rate warm-up again)",
-              file=sys.stderr)
+    loop = TrainLoop(log_dir, {"model": model, "ema": ema, "optimizer": optimizer}, hparams, config, args.batch_size,
+                     LOG_EVERY, sample_every=0,
+                     plot=lambda rows: plot_curves(log_dir / "curve.png", rows, ["loss"], title="DDPM training loss",
+                                                   left_label=f"ε-MSE (mean over {LOG_EVERY} steps)", log_left=True))
+    resumed = args.resume and loop.resume()
+    if args.init_from is not None and not resumed:
+        warm_start(loop, args.init_from, model, ema, may_lack=("refine_",))
+    init_step = warm_start_step(loop)
 
-    stop_signal: list[int] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda s, _frame: stop_signal.append(s))
-    session_start = time.perf_counter()
-    seconds_before, last_save, window_start, timed_steps = train_seconds, session_start, session_start, 0
+    def step_fn(step: int) -> dict[str, Any]:
+        batch = draw_batch(images, args.batch_size, offset_generator(args.seed, step, device))
+        lr = warmup_constant(step - init_step, args.lr, WARMUP_STEPS)
+        loss = train_step(model, ema, optimizer, schedule, batch, lr, ema_decay(step, args.ema))
+        if args.sample_every and (step + 1) % args.sample_every == 0:
+            write_sample_grid(log_dir / f"samples_step{step + 1}.png", ema, schedule)
+        return {"loss": loss, "lr": lr}
 
-    def checkpoint() -> None:
-        save_checkpoint(checkpoint_path, model, ema, optimizer, step=step, log=rows, train_seconds=train_seconds,
-                        window=(float(window[0]), window[1]), hparams=hparams, config=config, init_step=init_step,
-                        init_source=init_source)
-        if rows:
-            atomic_write_csv(log_dir / "log.csv", rows)
-            plot_curve(log_dir / "curve.png", rows)
+    loop.run(args.steps, step_fn,
+             deadline=math.inf if args.max_minutes is None else time.perf_counter() + 60 * args.max_minutes)
 
-    deadline = math.inf if args.max_minutes is None else session_start + 60 * args.max_minutes
-    while step < args.steps and not stop_signal and time.perf_counter() < deadline:
-        batch = draw_batch(images, args.batch_size, step_generator(args.seed, step, device))
-        loss = train_step(model, ema, optimizer, schedule, batch, learning_rate(step - init_step, args.lr),
-                          ema_decay(step, args.ema))
-        step += 1
-        window, timed_steps = (window[0] + loss, window[1] + 1), timed_steps + 1
-        now = time.perf_counter()
-        train_seconds = seconds_before + now - session_start
-        if step % LOG_EVERY == 0:
-            rows.append({"step": step, "loss": float(window[0]) / window[1], "lr": learning_rate(step - 1 - init_step, args.lr),
-                         "images_per_s": round(timed_steps * args.batch_size / (now - window_start), 1),
-                         "seconds": round(train_seconds, 1)})
-            window, window_start, timed_steps = (0.0, 0), now, 0
-            print(f"step {step}/{args.steps}  loss {rows[-1]['loss']:.5f}  {rows[-1]['images_per_s']} img/s  "
-                  f"[{train_seconds:.0f} s]", file=sys.stderr, flush=True)
-        if args.sample_every and step % args.sample_every == 0:
-            write_sample_grid(log_dir / f"samples_step{step}.png", ema, schedule)
-        if now - last_save >= CHECKPOINT_SECONDS:
-            checkpoint()
-            last_save = time.perf_counter()
-    checkpoint()
-    if stop_signal:
-        print(f"stopped by signal {stop_signal[0]} at step {step}; checkpoint saved", file=sys.stderr)
-        raise SystemExit(128 + stop_signal[0])
-
-    state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
+    state = cpu_state(ema)
     test = shapes32("test", 0, N_EVAL).images
-    loss_fp32 = eval_loss(ema, schedule, test)
-    ema.load_state_dict({k: v.half().float() for k, v in state.items()})
-    loss_fp16 = eval_loss(ema, schedule, test)
-    if loss_fp16 > loss_fp32 * (1 + FP16_TOLERANCE):
+    loss_fp32, loss_fp16 = fp16_effect(ema, state, lambda: eval_loss(ema, schedule, test))
+    if loss_fp16 > loss_fp32 * (1 + FP16_LOSS_TOLERANCE):
         raise RuntimeError(f"fp16 weights raise the test ε-MSE from {loss_fp32:.5f} to {loss_fp16:.5f}; not bundled")
+    step, init_source = loop.step, loop.meta.get("init_source")
     if step < args.steps:
         print(f"--max-minutes {args.max_minutes:g} reached at step {step}", file=sys.stderr)
     command = (f"python -m genbench.training.train_ddpm --steps {step} --batch-size {args.batch_size} "
@@ -331,7 +217,8 @@ def main(argv: list[str] | None = None) -> None:
                    f"copy its checkpoint.pt to {args.init_from}, then {command} --init-from {args.init_from}"
                    f" --log-dir {log_dir_arg}")
     entry = save_bundled_weights(OUT_NAME, state, config=config, command=command, fp16=True, training=hparams,
-                                 steps=step, train_split=f"train[0:{N_TRAIN}]", train_seconds=round(train_seconds, 1),
+                                 steps=step, train_split=f"train[0:{N_TRAIN}]",
+                                 train_seconds=round(loop.train_seconds, 1),
                                  test_eps_mse=loss_fp16, test_eps_mse_fp32=loss_fp32, test_split=f"test[0:{N_EVAL}]",
                                  threads=args.threads, device=device_label(device),
                                  **({"warm_start_step": init_step} if init_step else {}),

@@ -14,54 +14,34 @@ Reproducibility: initial weights from ``torch.manual_seed(seed)``; step s's real
 with replacement from train[0:50000], pre-rendered) and latents come from a generator seeded
 with (seed, 0, s), so a run resumed from ``<log-dir>/checkpoint.pt`` follows the stream of an
 uninterrupted one. Logging, grids (``samples_step{K}.png``, 64 fixed latents), checkpoints and the
-shapes-net monitor (reporting only) are those of ``train_vae``'s ``TrainLoop``; the monitor
-reports both the EMA ("ema_*") and the raw ("g_*", eval mode) generator.
+shapes-net monitor (reporting only) are those of ``train_vae`` (``genbench.training.loop.TrainLoop``,
+``genbench.training.monitors``); the monitor reports both the EMA ("ema_*") and the raw ("g_*",
+eval mode) generator. Hinge loss and optimizer steps: ``genbench.training.gan``.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import math
-import sys
 import time
-from typing import Callable
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import shapes32
 from genbench.nn.gan import Discriminator, Generator
-from genbench.training.device import device_label, device_option, training_device
-from genbench.training.train_vae import (FP16_TOLERANCE, MONITOR_KEYS, N_GRID, REPO_ROOT, TrainLoop, add_loop_args,
-                                         monitor_values, plot_curves, save_grid, seeded_generator)
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema ← decay·ema + (1 − decay)·model for parameters; buffers (BatchNorm statistics) are copied."""
-    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
-        e.copy_(b)
-
-
-def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+from genbench.reports.grids import save_grid
+from genbench.training.bundling import bundle_by_pixels
+from genbench.training.device import device_option, training_device
+from genbench.training.gan import add_gan_args, gan_command, gan_hparams, gan_state, hinge_d_loss, optimizer_steps
+from genbench.training.loop import TrainLoop, add_loop_args, default_log_dir
+from genbench.training.monitors import MONITOR_HELP, MONITOR_KEYS, N_GRID, N_MONITOR, confidence_plot, monitor_values
+from genbench.training.seeding import seeded_generator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m genbench.training.train_gan", description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=60_000, help="G steps (one D step each)")
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the bundled generator")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of G and D")
-    p.add_argument("--betas", type=float, nargs=2, default=[0.0, 0.9])
-    p.add_argument("--z-dim", type=int, default=128)
-    p.add_argument("--g-width", type=int, default=64)
-    p.add_argument("--d-width", type=int, default=32)
-    add_loop_args(p, log_every=100, sample_every=2000)
+    add_gan_args(p, steps=60_000, batch_size=64, d_width=32)
+    add_loop_args(p, log_every=100, sample_every=2000, monitor=N_MONITOR, monitor_help=MONITOR_HELP)
     return p.parse_args(argv)
 
 
@@ -70,21 +50,20 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     device = training_device(args.device)
-    log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "gan"
-    hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "betas": args.betas,
-               "ema": args.ema, "n_train": args.n_train, "d_width": args.d_width, "optimizer": "Adam",
-               "loss": "hinge", "d_steps_per_g_step": 1}
+    log_dir = args.log_dir or default_log_dir("gan")
+    hparams = gan_hparams(args, "hinge")
     config = {"architecture": "Generator (DCGAN-style, upsample+conv)", "z_dim": args.z_dim, "width": args.g_width,
               "output": "G(z), z ~ N(0, I): float RGB in [-1, 1], NCHW, 32x32; EMA weights, eval mode"}
 
     images = shapes32("train", 0, args.n_train).images.to(device)
     torch.manual_seed(args.seed)
     G, D = Generator(args.z_dim, args.g_width).to(device), Discriminator(args.d_width).to(device)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=tuple(args.betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr, betas=tuple(args.betas))
-    loop = TrainLoop(log_dir, {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d}, hparams, config,
-                     args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
+    state = gan_state(G, D, args)
+    G_ema, opt_g, opt_d = state["G_ema"], state["opt_g"], state["opt_d"]
+    loop = TrainLoop(log_dir, state, hparams, config,
+                     args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes,
+                     plot=confidence_plot(log_dir / "curve.png", ["d_loss", "g_loss", "d_real", "d_fake"],
+                                          "hinge GAN losses", args.monitor))
     if args.resume:
         loop.resume()
     fixed_z = torch.randn(max(N_GRID, args.monitor), args.z_dim, generator=seeded_generator(args.seed, 2)).to(device)
@@ -113,58 +92,17 @@ def main(argv: list[str] | None = None) -> None:
         for prefix, net in (("ema", G_ema), ("g", G)):
             samples = (net.eval()(fixed_z) + 1.0) / 2.0
             if net is G_ema:
-                save_grid(log_dir / f"samples_step{step}.png", samples[:N_GRID])
+                save_grid(samples[:N_GRID].cpu(), log_dir / f"samples_step{step}.png")
             values.update({f"{prefix}_{k}": v for k, v in monitor_values(samples[:args.monitor]).items()})
         return values
 
-    if not loop.run(args.steps, step_fn, monitor_fn):
-        raise SystemExit(130)
-    plot_curves(log_dir / "curve.png", loop.rows, ["d_loss", "g_loss", "d_real", "d_fake"], "hinge GAN losses")
+    loop.run(args.steps, step_fn, monitor_fn)
     if not args.bundle:
         return
-    command = (f"python -m genbench.training.train_gan --steps {loop.step} --seed {args.seed} --ema {args.ema} "
-               f"--batch-size {args.batch_size} --lr {args.lr} --betas {args.betas[0]} {args.betas[1]} "
-               f"--z-dim {args.z_dim} --g-width {args.g_width} --d-width {args.d_width}" + device_option(device))
-    bundle_generator(G_ema, lambda x: (x + 1.0) / 2.0, fixed_z[:N_GRID], command=command, config=config,
-                     hparams=hparams, args=args, loop=loop, device=device, started=started)
+    command = gan_command("train_gan", args, loop.step) + device_option(device)
+    bundle_by_pixels("gan-generator", G_ema, lambda: (G_ema(fixed_z[:N_GRID]) + 1.0) / 2.0, command=command,
+                     config=config, hparams=hparams, args=args, loop=loop, device=device, started=started)
 
-
-
-def optimizer_steps(d_loss: torch.Tensor, z_g: torch.Tensor, G: nn.Module, D: nn.Module, G_ema: nn.Module,
-                    opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, ema: float) -> torch.Tensor:
-    """One D step on ``d_loss``, then one G step on the hinge G loss −mean D(G(z_g)) (D frozen), then
-    the EMA update of ``G_ema``; returns the G loss."""
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
-    D.requires_grad_(False)
-    g_loss = -D(G(z_g)).mean()
-    opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    opt_g.step()
-    D.requires_grad_(True)
-    ema_update(G_ema, G, ema)
-    return g_loss
-
-def bundle_generator(G_ema: nn.Module, to_pixels: Callable[[torch.Tensor], torch.Tensor], fixed_z: torch.Tensor, *,
-                     command: str, config: dict, hparams: dict, args: argparse.Namespace, loop: TrainLoop,
-                     device: torch.device, started: float) -> None:
-    """Save ``G_ema``'s weights as ``gan-generator``: fp16 when the fp16-rounded weights move no pixel of
-    ``to_pixels(G_ema(fixed_z))`` (a [0, 1] image batch) by more than ``FP16_TOLERANCE``, else fp32.
-    ``args`` supplies seed, n_train and threads; ``started`` is the run's ``time.perf_counter()`` start."""
-    state = {k: v.detach().cpu().clone() for k, v in G_ema.state_dict().items()}
-    with torch.inference_mode():
-        fp32 = to_pixels(G_ema(fixed_z))
-        G_ema.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in state.items()})
-        fp16_diff = float((to_pixels(G_ema(fixed_z)) - fp32).abs().max())
-    entry = save_bundled_weights("gan-generator", state, config=config, command=command,
-                                 fp16=fp16_diff <= FP16_TOLERANCE, seed=args.seed,
-                                 train_split=f"train[0:{args.n_train}]", training=hparams, steps=loop.step,
-                                 fp16_max_abs_pixel_diff=fp16_diff, final_log=loop.rows[-1],
-                                 train_seconds=round(loop.train_seconds, 1), threads=args.threads,
-                                 device=device_label(device))
-    print(f"saved gan-generator ({entry['dtype']}, sha256 {entry['sha256'][:12]}…; fp16 max |Δpixel| "
-          f"{fp16_diff:.2e}); total wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 if __name__ == "__main__":
     main()

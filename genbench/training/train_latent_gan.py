@@ -25,41 +25,40 @@ from ``<log-dir>/checkpoint.pt`` follows the stream of an uninterrupted one (sam
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import sys
 import time
 
 import torch
-import torch.nn.functional as F
 
 from genbench.data.shapes32 import shapes32
 from genbench.generators.autoencoder import AUTOENCODER_WEIGHTS, load_autoencoder
+from genbench.images import unit_to_uint8
 from genbench.nn.latent_gan import LatentDiscriminator, LatentGenerator
+from genbench.reports.grids import save_grid
+from genbench.training.bundling import bundle_by_pixels
+from genbench.training.curves import plot_curves
 from genbench.training.device import device_option, training_device
-from genbench.training.train_autoencoder import encode_images
-from genbench.training.train_gan import bundle_generator, hinge_d_loss, optimizer_steps
-from genbench.training.train_vae import (N_GRID, REPO_ROOT, TrainLoop, add_loop_args, plot_curves,
-                                         save_grid, seeded_generator)
+from genbench.training.gan import add_gan_args, gan_command, gan_hparams, gan_state, hinge_d_loss, optimizer_steps
+from genbench.training.latents import encode_images
+from genbench.training.loop import TrainLoop, add_loop_args, default_log_dir
+from genbench.training.monitors import N_GRID, N_MONITOR
+from genbench.training.optim import linear_decay, set_learning_rate
+from genbench.training.seeding import seeded_generator
 
 MONITOR_KEYS = ("fid", "recall")
+LOSS_KEYS = ["d_loss", "g_loss", "d_real", "d_fake"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m genbench.training.train_latent_gan",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=20_000, help="G steps (one D step each)")
-    p.add_argument("--ema", type=float, default=0.999, help="EMA decay of the bundled generator")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of G and D")
-    p.add_argument("--betas", type=float, nargs=2, default=[0.0, 0.9])
-    p.add_argument("--z-dim", type=int, default=128)
-    p.add_argument("--g-width", type=int, default=64)
-    p.add_argument("--d-width", type=int, default=64)
+    add_gan_args(p, steps=20_000, batch_size=128, d_width=64)
     p.add_argument("--r1", type=float, default=0.0, help="R1 penalty weight on real latents (0: none)")
     p.add_argument("--lr-decay-from", type=int, default=None, metavar="STEP",
                    help="decay both learning rates linearly from --lr at STEP to 0 at --steps (default: constant)")
-    add_loop_args(p, log_every=100, sample_every=1000)
+    add_loop_args(p, log_every=100, sample_every=1000, monitor=N_MONITOR,
+                  monitor_help="EMA samples for the FID/recall monitor (0: no monitor and no grids)")
     return p.parse_args(argv)
 
 
@@ -89,13 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     device = training_device(args.device)
-    log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "latent-gan"
+    log_dir = args.log_dir or default_log_dir("latent-gan")
     autoencoder, ae_entry = load_autoencoder()
     autoencoder.to(device)
     scale_factor = float(ae_entry["config"]["scale_factor"])
-    hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "betas": args.betas,
-               "ema": args.ema, "n_train": args.n_train, "d_width": args.d_width, "r1": args.r1,
-               "optimizer": "Adam", "loss": "hinge on latents", "d_steps_per_g_step": 1}
+    hparams = gan_hparams(args, "hinge on latents", r1=args.r1)
     if args.lr_decay_from is not None:
         if not 0 <= args.lr_decay_from < args.steps:
             raise SystemExit(f"--lr-decay-from must lie in [0, --steps) (got {args.lr_decay_from}, {args.steps})")
@@ -114,25 +111,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     G = LatentGenerator(args.z_dim, args.g_width, means.shape[1]).to(device)
     D = LatentDiscriminator(args.d_width, means.shape[1]).to(device)
-    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(G.parameters(), lr=args.lr, betas=tuple(args.betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=args.lr, betas=tuple(args.betas))
-    loop = TrainLoop(log_dir, {"G": G, "D": D, "G_ema": G_ema, "opt_g": opt_g, "opt_d": opt_d}, hparams, config,
-                     args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
+    state = gan_state(G, D, args)
+    G_ema, opt_g, opt_d = state["G_ema"], state["opt_g"], state["opt_d"]
+    loop = TrainLoop(log_dir, state, hparams, config,
+                     args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes,
+                     plot=lambda rows: plot_curves(log_dir / "curve.png", rows, LOSS_KEYS, ["ema_fid"],
+                                                   title="latent hinge GAN losses", log_right=True,
+                                                   right_title="EMA samples (monitor only)",
+                                                   right_label=f"FID in shapes-net space, {args.monitor} samples"))
     if args.resume:
         loop.resume()
     fixed_z = torch.randn(max(N_GRID, args.monitor), args.z_dim, generator=seeded_generator(args.seed, 2)).to(device)
     monitor = Monitor(args.monitor) if args.monitor else None
 
-    def learning_rate(step: int) -> float:
-        if args.lr_decay_from is None or step < args.lr_decay_from:
-            return args.lr
-        return args.lr * (args.steps - step) / (args.steps - args.lr_decay_from)
-
-    def step_fn(step: int) -> dict[str, float]:
-        for opt in (opt_g, opt_d):
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(step)
+    def step_fn(step: int) -> dict[str, torch.Tensor]:
+        set_learning_rate(linear_decay(step, args.lr, args.lr_decay_from, args.steps), opt_g, opt_d)
         gen = seeded_generator(args.seed, 0, step, device=device)
         idx = torch.randint(len(means), (args.batch_size,), generator=gen, device=device)
         eps = torch.randn(means[idx].shape, generator=gen, device=device)
@@ -168,22 +161,19 @@ def main(argv: list[str] | None = None) -> None:
         if step < 0 or monitor is None:
             return {f"ema_{k}": math.nan for k in MONITOR_KEYS}
         images = decode(G_ema.eval()(fixed_z))
-        save_grid(log_dir / f"samples_step{step}.png", images[:N_GRID])
-        uint8 = (images * 255).round().to(torch.uint8)
+        save_grid(images[:N_GRID], log_dir / f"samples_step{step}.png")
+        uint8 = unit_to_uint8(images)
         return {f"ema_{k}": v for k, v in monitor(uint8[:args.monitor]).items()}
 
-    if not loop.run(args.steps, step_fn, monitor_fn):
-        raise SystemExit(130)
-    plot_curves(log_dir / "curve.png", loop.rows, ["d_loss", "g_loss", "d_real", "d_fake"], "latent hinge GAN losses")
+    loop.run(args.steps, step_fn, monitor_fn)
     if not args.bundle:
         return
-    command = (f"python -m genbench.training.train_latent_gan --steps {loop.step} --seed {args.seed} "
-               f"--ema {args.ema} --batch-size {args.batch_size} --lr {args.lr} --betas {args.betas[0]} "
-               f"{args.betas[1]} --z-dim {args.z_dim} --g-width {args.g_width} --d-width {args.d_width} "
-               f"--r1 {args.r1} --threads {args.threads}" + device_option(device)
+    command = (gan_command("train_latent_gan", args, loop.step) + f" --r1 {args.r1} --threads {args.threads}"
+               + device_option(device)
                + (f" --lr-decay-from {args.lr_decay_from}" if args.lr_decay_from is not None else ""))
-    bundle_generator(G_ema, decode, fixed_z[:N_GRID], command=command, config=config, hparams=hparams, args=args,
-                     loop=loop, device=device, started=started)
+    bundle_by_pixels("gan-generator", G_ema, lambda: decode(G_ema(fixed_z[:N_GRID])), command=command, config=config,
+                     hparams=hparams, args=args, loop=loop, device=device, started=started)
+
 
 if __name__ == "__main__":
     main()

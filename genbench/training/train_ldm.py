@@ -21,11 +21,11 @@ scale_factor·z. Diffusion: T = 1000, β linear 1e-4 → 0.02, ε-prediction, th
 caption is replaced by the null caption "" with probability ``--cond-drop`` (0.1), which trains
 the unconditional branch of classifier-free guidance. AdamW (weight decay ``WEIGHT_DECAY``),
 learning rate warmed up linearly over ``WARMUP_STEPS`` then constant, gradients clipped to norm
-``GRAD_CLIP``; EMA with decay min(--ema, (1 + s)/(10 + s)) after step s (``train_ddpm.ema_decay``).
+``GRAD_CLIP``; EMA with decay min(--ema, (1 + s)/(10 + s)) after step s (``genbench.training.ema``).
 
 Reproducibility: initial weights from ``torch.manual_seed(seed)`` (text encoder, then U-Net);
 step s draws its indices, t, ε, posterior noise and caption-dropout mask from a generator seeded
-with (seed, 1, s), so a run resumed from ``<log-dir>/checkpoint.pt`` (``train_vae.TrainLoop``:
+with (seed, 1, s), so a run resumed from ``<log-dir>/checkpoint.pt`` (``genbench.training.loop.TrainLoop``:
 atomic, every ``--checkpoint-minutes``, on SIGINT/SIGTERM and at the end; not committed)
 continues exactly as an uninterrupted one (same thread count). A checkpoint written against
 another autoencoder (sha256 in the config) is refused. ``--init-from`` warm-starts a new run (in a
@@ -62,26 +62,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench.assets import save_bundled_weights
-from genbench.data.shapes32 import shapes32
+from genbench.data.shapes32 import caption_labels, heldout_captions, shapes32
 from genbench.diffusion import DiffusionSchedule, linear_schedule, row_generators
-from genbench.data.shapes32 import caption_labels, heldout_captions
 from genbench.generators.autoencoder import AUTOENCODER_WEIGHTS, load_autoencoder
-from genbench.generators.ldm import (LDM_WEIGHTS, build_denoiser,
-                                     sample_latent_diffusion)
+from genbench.generators.ldm import LDM_WEIGHTS, build_denoiser, sample_latent_diffusion
+from genbench.images import signed_unit_to_uint8
 from genbench.nn.autoencoder import KLAutoencoder
 from genbench.nn.text_encoder import NULL_CAPTION
-from genbench.reports.grids import save_grid_prompts
+from genbench.reports.grids import save_grid, save_grid_prompts
+from genbench.training.bundling import FP16_LOSS_TOLERANCE, cpu_state, fp16_effect
+from genbench.training.curves import plot_curves
 from genbench.training.device import device_label, device_option, training_device
-from genbench.training.train_autoencoder import add_common_args, encode_images, plot_log, to_uint8
-from genbench.training.train_ddpm import ema_decay
-from genbench.training.train_vae import TrainLoop, save_grid, seeded_generator
-from genbench.training.warm_start import bundle_fields, describe_source, load_into, load_warm_start
+from genbench.training.diffusion import BETA_END, BETA_START, GRAD_CLIP, WEIGHT_DECAY, T, held_out_loss
+from genbench.training.ema import ema_decay, ema_update
+from genbench.training.latents import encode_images
+from genbench.training.loop import TrainLoop, add_loop_args, default_log_dir
+from genbench.training.monitors import shapes_net
+from genbench.training.optim import optimizer_step, set_learning_rate, warmup_constant
+from genbench.training.seeding import seeded_generator
+from genbench.training.warm_start import bundle_fields, describe_source, warm_start, warm_start_step
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-T, BETA_START, BETA_END = 1000, 1e-4, 0.02
-WEIGHT_DECAY, WARMUP_STEPS, GRAD_CLIP = 0.01, 500, 1.0
+WARMUP_STEPS = 500
 N_MONITOR, N_GRID, GRID_SEED, GRID_STEPS = 200, 32, 0, 50
-FP16_TOLERANCE = 0.01  # largest relative increase of the test ε-MSE that fp16 weights may cause
 MONITOR_KEYS = ("prompt_shape", "prompt_color", "prompt_both")
 
 
@@ -101,8 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init-from", type=Path, default=None,
                    help="warm start (when --log-dir has no checkpoint yet) from another run's checkpoint or from "
                         "the bundled ldm-unet.safetensors: weights and step count, fresh AdamW and warm-up")
-    add_common_args(p, log_every=100, sample_every=1000, monitor=N_MONITOR,
-                    monitor_help="EMA samples for the prompt-accuracy monitor (0: no monitor and no grids)")
+    add_loop_args(p, log_every=100, sample_every=1000, monitor=N_MONITOR,
+                  monitor_help="EMA samples for the prompt-accuracy monitor (0: no monitor and no grids)")
+    p.add_argument("--n-eval", type=int, default=1000, help="test[0:n] images for the final evaluation")
     return p.parse_args(argv)
 
 
@@ -114,44 +117,24 @@ def architecture(args: argparse.Namespace, latent_channels: int) -> tuple[dict[s
     return unet, text
 
 
-def learning_rate(step: int, peak: float) -> float:
-    """Learning rate of step ``step`` (0-based): linear warm-up to ``peak`` over ``WARMUP_STEPS``, then constant."""
-    return peak * min(1.0, (step + 1) / WARMUP_STEPS)
-
-
 def ldm_loss(model: nn.ModuleDict, schedule: DiffusionSchedule, z0: torch.Tensor, t: torch.Tensor,
              noise: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """The simple loss on scaled latents z0: mean of (ε − ε̂(z_t, t, text(tokens)))²."""
     return F.mse_loss(model["unet"](schedule.q_sample(z0, t, noise), t, model["text"](tokens)), noise)
 
 
-@torch.inference_mode()
-def eval_loss(model: nn.ModuleDict, schedule: DiffusionSchedule, z0: torch.Tensor, tokens: torch.Tensor,
-              seed: int = 0, batch_size: int = 250) -> float:
-    """ε-MSE on scaled latents with t and ε drawn once from ``seed`` (comparable between weights)."""
-    g = torch.Generator().manual_seed(seed)
-    t = torch.randint(T, (len(z0),), generator=g)
-    noise = torch.randn(z0.shape, generator=g)
+def eval_loss(model: nn.ModuleDict, schedule: DiffusionSchedule, z0: torch.Tensor, tokens: torch.Tensor) -> float:
+    """ε-MSE on scaled latents ``z0`` (CPU) with captions ``tokens`` (on the model's device), t and ε
+    drawn once (``held_out_loss``: comparable between weights)."""
     device = tokens.device
-    total = 0.0
-    for lo in range(0, len(z0), batch_size):
-        sl = slice(lo, lo + batch_size)
-        total += float(ldm_loss(model, schedule, z0[sl].to(device), t[sl].to(device), noise[sl].to(device),
-                                tokens[sl])) * len(t[sl])
-    return total / len(z0)
-
-
-_EVALUATOR: list[Any] = []
+    return held_out_loss(lambda rows, t, noise: ldm_loss(model, schedule, z0[rows].to(device), t.to(device),
+                                                         noise.to(device), tokens[rows]), z0.shape)
 
 
 def prompt_accuracy(images: torch.Tensor, captions: list[str]) -> dict[str, float]:
     """Shares of uint8 ``images`` whose shapes-net shape / colour / both equal those the captions name
     (monitoring only; nothing trains against the evaluator)."""
-    if not _EVALUATOR:
-        from genbench.features.shapes import ShapesNetExtractor
-
-        _EVALUATOR.append(ShapesNetExtractor(device="cpu"))
-    pred = _EVALUATOR[0].predict(images)
+    pred = shapes_net().predict(images)
     wanted = caption_labels(captions)
     shape_ok, color_ok = pred["shape"] == wanted["shape"], pred["color"] == wanted["color"]
     return {"prompt_shape": float(shape_ok.double().mean()), "prompt_color": float(color_ok.double().mean()),
@@ -165,8 +148,8 @@ def write_samples(path: Path, model: nn.ModuleDict, decoder: KLAutoencoder, scal
     x = sample_latent_diffusion(model, decoder, scale_factor, schedule, captions,
                                 row_generators(GRID_SEED, 0, len(captions)), steps=GRID_STEPS, guidance=guidance,
                                 device=next(model.parameters()).device)
-    images = to_uint8(x.cpu())
-    save_grid(path, images[:N_GRID].float() / 255.0)
+    images = signed_unit_to_uint8(x)
+    save_grid(images[:N_GRID], path)
     save_grid_prompts(captions[:N_GRID], path, nrow=8, header=f"{path.name}: DDIM-{GRID_STEPS}, eta 0, guidance "
                       f"{guidance:g}, seeds ({GRID_SEED}, i); prompts row by row, left to right")
     return images
@@ -179,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     device = training_device(args.device)
     if not 0 <= args.cond_drop < 1:
         raise SystemExit(f"--cond-drop must lie in [0, 1), got {args.cond_drop}")
-    log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / "ldm"
+    log_dir = args.log_dir or default_log_dir("ldm")
     autoencoder, ae_entry = load_autoencoder()
     autoencoder.to(device)
     scale_factor = float(ae_entry["config"]["scale_factor"])
@@ -210,18 +193,15 @@ def main(argv: list[str] | None = None) -> None:
     ema = copy.deepcopy(model).requires_grad_(False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=WEIGHT_DECAY)
     loop = TrainLoop(log_dir, {"model": model, "ema": ema, "optimizer": optimizer}, hparams, config,
-                     args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes)
-    if args.resume:
-        loop.resume()
-    if args.init_from is not None and not loop.meta:
-        start = load_warm_start(args.init_from)
-        load_into(model, start.model, args.init_from)
-        load_into(ema, start.ema, args.init_from)
-        loop.step, loop.train_seconds = start.step, start.train_seconds
-        loop.meta = {"init_source": start.source}
-        print(f"warm start from {args.init_from} at step {start.step} (fresh optimizer, learning-rate warm-up "
-              f"again)", file=sys.stderr)
-    init_step = loop.meta["init_source"]["step"] if "init_source" in loop.meta else 0
+                     args.batch_size, args.log_every, args.sample_every, 60 * args.checkpoint_minutes,
+                     plot=lambda rows: plot_curves(log_dir / "curve.png", rows, ["loss"], MONITOR_KEYS,
+                                                   title="LDM ε-MSE (latent)", log_left=True,
+                                                   right_label=f"shapes-net agrees with the prompt ({args.monitor} "
+                                                               f"samples, s = {args.guidance:g})"))
+    resumed = args.resume and loop.resume()
+    if args.init_from is not None and not resumed:
+        warm_start(loop, args.init_from, model, ema)
+    init_step = warm_start_step(loop)
     monitor_captions = heldout_captions(0, args.monitor)
 
     def step_fn(step: int) -> dict[str, float]:
@@ -234,18 +214,12 @@ def main(argv: list[str] | None = None) -> None:
         drop = torch.rand(n, generator=g, device=device) < args.cond_drop
         z0 = scale_factor * (means[idx] + stds[idx] * posterior_noise)
         batch_tokens = torch.where(drop[:, None], null_tokens, tokens[idx])
-        lr = learning_rate(step - init_step, args.lr)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        lr = warmup_constant(step - init_step, args.lr, WARMUP_STEPS)
+        set_learning_rate(lr, optimizer)
         model.train()
         loss = ldm_loss(model, schedule, z0, t, noise, batch_tokens)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-        optimizer.step()
-        decay = ema_decay(step, args.ema)
-        with torch.no_grad():
-            torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1.0 - decay)
+        optimizer_step(optimizer, loss, GRAD_CLIP)
+        ema_update(ema, model, ema_decay(step, args.ema))
         return {"loss": loss.detach(), "lr": lr}
 
     def monitor_fn(step: int) -> dict[str, float]:
@@ -254,27 +228,18 @@ def main(argv: list[str] | None = None) -> None:
         ema.eval()
         images = write_samples(log_dir / f"samples_step{step}.png", ema, autoencoder, scale_factor, schedule,
                                monitor_captions, args.guidance)
-        if loop.rows:
-            plot_log(log_dir / "curve.png", loop.rows, ["loss"], list(MONITOR_KEYS), "LDM ε-MSE (latent)",
-                     f"shapes-net agrees with the prompt ({args.monitor} samples, s = {args.guidance:g})")
         return prompt_accuracy(images, monitor_captions)
 
-    if not loop.run(args.steps, step_fn, monitor_fn):
-        raise SystemExit(130)
-    if loop.rows:  # a warm start bundled at once has none
-        plot_log(log_dir / "curve.png", loop.rows, ["loss"], list(MONITOR_KEYS), "LDM ε-MSE (latent)",
-                 f"shapes-net agrees with the prompt ({args.monitor} samples, s = {args.guidance:g})")
+    loop.run(args.steps, step_fn, monitor_fn)
     if not args.bundle:
         return
     ema.eval()
-    state = {k: v.detach().cpu().clone() for k, v in ema.state_dict().items()}
+    state = cpu_state(ema)
     test = shapes32("test", 0, args.n_eval)
     test_means, _ = encode_images(autoencoder, test.images, device=device)
     test_z0, test_tokens = scale_factor * test_means, ema["text"].tokenize(test.captions)
-    loss_fp32 = eval_loss(ema, schedule, test_z0, test_tokens)
-    ema.load_state_dict({k: v.half().float() for k, v in state.items()})
-    loss_fp16 = eval_loss(ema, schedule, test_z0, test_tokens)
-    fp16 = loss_fp16 <= loss_fp32 * (1 + FP16_TOLERANCE)
+    loss_fp32, loss_fp16 = fp16_effect(ema, state, lambda: eval_loss(ema, schedule, test_z0, test_tokens))
+    fp16 = loss_fp16 <= loss_fp32 * (1 + FP16_LOSS_TOLERANCE)
     if not fp16:
         ema.load_state_dict(state)
     write_samples(log_dir / "final_samples.png", ema, autoencoder, scale_factor, schedule,

@@ -12,9 +12,12 @@ and text→image is a softmax over the batch's images with a soft target spread 
 images that carry that caption. AdamW (weight decay on tensors of ≥ 2 dims only, as open_clip's trainer) with a linear
 warm-up and a cosine decay to 0, per step.
 
-Outputs in ``reports/training/shapes-clip/``: ``checkpoint.pt`` after every epoch (written
-atomically; a rerun with the same arguments resumes from it), ``log.csv`` (per epoch: loss,
-learning rate, logit scale, zero-shot accuracy on test images 0..1999), ``curve.png``; and the
+Steps, log and checkpoints: ``genbench.training.loop.TrainLoop``; epoch e's order comes from a
+generator seeded with seed·1,000,003 + e, so a run resumed mid-epoch continues exactly.
+Outputs in ``reports/training/shapes-clip/``: ``checkpoint.pt`` (every 5 minutes, on SIGINT/SIGTERM
+and at the end; written atomically; a rerun with the same arguments resumes from it), ``log.csv``
+(a row per epoch: mean loss, images/s, seconds, then the learning rate of the epoch's last step,
+the logit scale and the zero-shot accuracy on test images 0..1999), ``curve.png``; and the
 bundled weights ``reference_models/shapes-clip.safetensors`` (fp16) with their manifest entry,
 holding zero-shot accuracy and matched/mismatched CLIP scores measured with the fp16 weights on
 the 10,000 test images through the same path users take (PIL preprocessing, ``ClipExtractor``).
@@ -23,23 +26,25 @@ the 10,000 test images through the same path users take (PIL preprocessing, ``Cl
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from genbench.assets import assets_root, save_bundled_weights
+from genbench.assets import save_bundled_weights
 from genbench.data.shapes32 import CATEGORICAL_LABELS, SPLIT_SIZES, shapes32
 from genbench.features.clip import ClipExtractor
-from genbench.io import atomic_path
 from genbench.metrics.clip_score import clip_score
 from genbench.metrics.zero_shot import prompt_index, prompts, shapes32_zero_shot, zero_shot_accuracy
 from genbench.nn.shapes_clip import (ARCHITECTURE, CONFIG_PATH, IMAGE_MEAN, IMAGE_STD, build_shapes_clip,
                                      normalize_images)
+from genbench.training.bundling import fp16_rounded
+from genbench.training.curves import plot_curves
+from genbench.training.loop import TrainLoop, default_log_dir
+from genbench.training.optim import optimizer_step, set_learning_rate, warmup_cosine
+from genbench.training.seeding import offset_generator
 
 BATCH_SIZE = 256
 LR = 2e-3
@@ -62,13 +67,6 @@ def contrastive_loss(image_emb: torch.Tensor, caption_emb: torch.Tensor, caption
     return (image_to_text + text_to_image) / 2
 
 
-def learning_rate(step: int, total_steps: int) -> float:
-    """Linear warm-up over ``WARMUP_STEPS``, then cosine from ``LR`` to 0 at ``total_steps``."""
-    if step < WARMUP_STEPS:
-        return LR * (step + 1) / WARMUP_STEPS
-    return 0.5 * LR * (1 + math.cos(math.pi * (step - WARMUP_STEPS) / max(1, total_steps - WARMUP_STEPS)))
-
-
 @torch.no_grad()
 def quick_zero_shot(model: torch.nn.Module, images: torch.Tensor, labels: dict[str, torch.Tensor],
                     prompt_tokens: torch.Tensor) -> dict[str, float]:
@@ -81,32 +79,10 @@ def quick_zero_shot(model: torch.nn.Module, images: torch.Tensor, labels: dict[s
     return zero_shot_accuracy(image_emb, prompt_emb, labels, model.logit_scale.exp().item())
 
 
-def save_curve(rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [r["loss"] for r in rows], marker="o")
-    ax_loss.set(xlabel="epoch", ylabel="contrastive loss (train, epoch mean)", yscale="log")
-    for name in CATEGORICAL_LABELS:
-        ax_acc.plot(epochs, [r[f"acc_{name}"] for r in rows], marker="o", label=name)
-    ax_acc.axhline(0.95, color="gray", linestyle="--", linewidth=1)
-    ax_acc.set(xlabel="epoch", ylabel=f"zero-shot accuracy (test, {EVAL_IMAGES} images)", ylim=(0, 1.01))
-    ax_acc.legend()
-    fig.suptitle("shapes-clip training")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-
-
 def final_evaluation(state: dict[str, torch.Tensor]) -> tuple[dict[str, float], dict[str, float]]:
     """Zero-shot accuracy and mean CLIP scores (matched pairs; captions rolled by one) of the
     fp16-rounded weights on the 10,000 test images, via ``ClipExtractor`` (PIL preprocessing)."""
-    fp16 = {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
-    model, preprocess, tokenizer = build_shapes_clip(fp16)
+    model, preprocess, tokenizer = build_shapes_clip(fp16_rounded(state))
     clip = ClipExtractor.from_model(model, preprocess, tokenizer, name=ARCHITECTURE)
     test = shapes32("test", 0, SPLIT_SIZES["test"])
     accuracy = shapes32_zero_shot(clip, test)
@@ -123,9 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    out = assets_root() / "reports" / "training" / ARCHITECTURE
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out / "checkpoint.pt"
+    log_dir = default_log_dir(ARCHITECTURE)
 
     t0 = time.perf_counter()
     train = shapes32("train", 0, SPLIT_SIZES["train"])
@@ -144,66 +118,55 @@ def main(argv: list[str] | None = None) -> None:
                                    {"params": no_decay, "weight_decay": 0.0}], lr=LR, betas=BETAS, eps=EPS)
     steps_per_epoch = len(train) // BATCH_SIZE
     total_steps = args.epochs * steps_per_epoch
-    start_epoch, rows, elapsed = 0, [], 0.0
-    if checkpoint_path.is_file():
-        checkpoint = torch.load(checkpoint_path, weights_only=True)
-        if checkpoint["args"] != vars(args) | {"threads": checkpoint["args"]["threads"]}:
-            raise SystemExit(f"{checkpoint_path} was written with {checkpoint['args']}; delete it to start over")
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        start_epoch, rows, elapsed = checkpoint["epoch"], checkpoint["log"], checkpoint["elapsed_s"]
-        print(f"resumed after epoch {start_epoch}", flush=True)
-
-    for epoch in range(start_epoch, args.epochs):
-        t_epoch = time.perf_counter()
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed * 1_000_003 + epoch))
-        loss_sum = 0.0
-        for i in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + i
-            for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, total_steps)
-            idx = order[i * BATCH_SIZE:(i + 1) * BATCH_SIZE]
-            unique_codes, caption_index = torch.unique(codes[idx], return_inverse=True)
-            image_emb = F.normalize(model.encode_image(normalize_images(train.images[idx])), dim=-1)
-            caption_emb = F.normalize(model.encode_text(prompt_tokens[unique_codes]), dim=-1)
-            loss = contrastive_loss(image_emb, caption_emb, caption_index, model.logit_scale.exp())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-            loss_sum += loss.item()
-            if i % 20 == 0:
-                print(f"epoch {epoch + 1} step {i}/{steps_per_epoch} loss {loss.item():.4f}", flush=True)
-        accuracy = quick_zero_shot(model, evaluation.images, evaluation.labels, prompt_tokens)
-        elapsed += time.perf_counter() - t_epoch
-        rows.append({"epoch": epoch + 1, "loss": loss_sum / steps_per_epoch, "lr_end": learning_rate(step, total_steps),
-                     "logit_scale": model.logit_scale.exp().item(), "elapsed_s": round(elapsed, 1),
-                     **{f"acc_{k}": v for k, v in accuracy.items()}})
-        print(json.dumps(rows[-1]), flush=True)
-        with atomic_path(checkpoint_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                        "log": rows, "elapsed_s": elapsed, "args": vars(args)}, tmp)
-        with atomic_path(out / "log.csv") as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-
-    save_curve(rows, out / "curve.png")
-    state = model.state_dict()
-    accuracy, scores = final_evaluation(state)
-    print(f"fp16 weights, 10,000 test images: zero-shot {accuracy}; CLIP score {scores}", flush=True)
     config = {"architecture": ARCHITECTURE, "open_clip_config": json.loads(CONFIG_PATH.read_text()),
               "tokenizer": "genbench.nn.shapes_clip.ShapesTokenizer", "image_mean": list(IMAGE_MEAN),
               "image_std": list(IMAGE_STD),
               "training": {"epochs": args.epochs, "batch_size": BATCH_SIZE, "lr": LR, "warmup_steps": WARMUP_STEPS,
                            "weight_decay": WEIGHT_DECAY, "betas": list(BETAS), "eps": EPS}}
+    accuracy_keys = [f"acc_{k}" for k in CATEGORICAL_LABELS]
+    loop = TrainLoop(log_dir, {"model": model, "optimizer": optimizer}, {"seed": args.seed}, config, BATCH_SIZE,
+                     log_every=steps_per_epoch, sample_every=steps_per_epoch,
+                     plot=lambda rows: plot_curves(log_dir / "curve.png", rows, ["loss"], accuracy_keys,
+                                                   title="shapes-clip training", log_left=True,
+                                                   left_label="contrastive loss (train, epoch mean)",
+                                                   right_label=f"zero-shot accuracy (test, {EVAL_IMAGES} images)",
+                                                   right_ylim=(0, 1.01)))
+    loop.resume()
+    order: dict[int, torch.Tensor] = {}
+
+    def step_fn(step: int) -> dict[str, float]:
+        epoch, i = divmod(step, steps_per_epoch)
+        if epoch not in order:
+            order.clear()
+            order[epoch] = torch.randperm(len(train), generator=offset_generator(args.seed, epoch))
+        set_learning_rate(warmup_cosine(step, LR, WARMUP_STEPS, total_steps), optimizer)
+        idx = order[epoch][i * BATCH_SIZE:(i + 1) * BATCH_SIZE]
+        unique_codes, caption_index = torch.unique(codes[idx], return_inverse=True)
+        image_emb = F.normalize(model.encode_image(normalize_images(train.images[idx])), dim=-1)
+        caption_emb = F.normalize(model.encode_text(prompt_tokens[unique_codes]), dim=-1)
+        loss = contrastive_loss(image_emb, caption_emb, caption_index, model.logit_scale.exp())
+        optimizer_step(optimizer, loss)
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+        return {"loss": loss.item()}
+
+    def monitor_fn(step: int) -> dict[str, float]:
+        if step < 0:
+            return dict.fromkeys(["lr_end", "logit_scale", *accuracy_keys], math.nan)
+        accuracy = quick_zero_shot(model, evaluation.images, evaluation.labels, prompt_tokens)
+        return {"lr_end": warmup_cosine(step - 1, LR, WARMUP_STEPS, total_steps),
+                "logit_scale": model.logit_scale.exp().item(), **{f"acc_{k}": v for k, v in accuracy.items()}}
+
+    loop.run(total_steps, step_fn, monitor_fn)
+    state = model.state_dict()
+    accuracy, scores = final_evaluation(state)
+    print(f"fp16 weights, 10,000 test images: zero-shot {accuracy}; CLIP score {scores}", flush=True)
     # config goes into the file's metadata, so run-dependent facts (wall time) stay in the manifest only
     entry = save_bundled_weights(
         ARCHITECTURE, state, config=config,
         command=f"python -m genbench.training.train_shapes_clip --epochs {args.epochs} --seed {args.seed}",
         fp16=True, zero_shot_accuracy=accuracy, clip_score=scores, seed=args.seed,
-        training_wall_time_s=round(elapsed, 1), training_threads=args.threads)
+        training_wall_time_s=round(loop.train_seconds, 1), training_threads=args.threads)
     print(f"saved reference_models/{entry['file']} sha256 {entry['sha256']}", flush=True)
 
 

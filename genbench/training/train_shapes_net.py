@@ -10,11 +10,13 @@ so the evaluator stays sensible on imperfect generated images. No flips or crops
 already varies position and rotation, and every class is closed under both.
 
 Reproducibility: the initial weights come from ``torch.manual_seed(seed)``; the batch order and
-the noise of epoch e come from a generator seeded with (seed, e), so a run resumed from the
+the noise of epoch e come from a generator seeded with seed·1,000,003 + e, so a run resumed from the
 per-epoch checkpoint (``<log-dir>/checkpoint.pt``, written atomically, not committed) continues
-exactly as an uninterrupted one would. ``<log-dir>/log.csv`` holds per-epoch train loss and
-test accuracy per head, ``curve.png`` plots them, and the bundled fp16 weights are recorded in
-the manifest with the test accuracy they reach (and that of the fp32 weights they round).
+exactly as an uninterrupted one would. The epochs are the steps of ``genbench.training.loop.TrainLoop``
+(checkpoint after every epoch, and on SIGINT/SIGTERM after the current one). ``<log-dir>/log.csv``
+holds per-epoch train loss and test accuracy per head, ``curve.png`` plots them, and the bundled
+fp16 weights are recorded in the manifest with the test accuracy they reach (and that of the fp32
+weights they round).
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ from tqdm import tqdm
 
 from genbench.assets import load_bundled_weights, save_bundled_weights
 from genbench.data.shapes32 import CATEGORICAL_LABELS, shapes32
-from genbench.io import atomic_path, atomic_write_csv
 from genbench.nn.evaluator import HEADS, ShapesNet
-from genbench.reports.plots import save_figure
+from genbench.training.bundling import cpu_state, fp16_effect, fp16_rounded
+from genbench.training.curves import plot_curves
+from genbench.training.loop import N_TRAIN, TrainLoop, add_run_args, default_log_dir
+from genbench.training.optim import optimizer_step
+from genbench.training.seeding import offset_generator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-N_TRAIN, N_TEST = 50_000, 10_000
+N_TEST = 10_000
 NOISE_PROB, NOISE_MAX = 0.5, 0.05
 WEIGHT_DECAY = 0.01
 EVAL_BATCH = 1000
@@ -47,14 +51,11 @@ FP16_TOLERANCE = 5e-4  # largest change in any head's test accuracy that fp16 we
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m genbench.training.train_shapes_net", description=__doc__.split("\n")[0])
     p.add_argument("--epochs", type=int, default=15)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128], help="channels per stage")
     p.add_argument("--out-name", default="shapes-net", help="bundled model name (reference_models/<name>.safetensors)")
-    p.add_argument("--log-dir", type=Path, default=None, help="default: reports/training/<out-name>")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore an existing checkpoint")
+    add_run_args(p, device=False)
     return p.parse_args(argv)
 
 
@@ -90,9 +91,7 @@ def train_epoch(model: ShapesNet, optimizer: torch.optim.Optimizer, scheduler: A
         x = (x + sigma[:, None, None, None] * torch.randn(x.shape, generator=generator)).clamp_(0.0, 1.0)
         out = model(x.contiguous(memory_format=torch.channels_last))
         loss = sum(F.cross_entropy(out[head], labels[head][idx]) for head in HEADS)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        optimizer_step(optimizer, loss)
         scheduler.step()
         total += loss.item() * len(idx)
         seen += len(idx)
@@ -100,32 +99,20 @@ def train_epoch(model: ShapesNet, optimizer: torch.optim.Optimizer, scheduler: A
     return total / seen
 
 
-def plot_curves(path: Path, rows: list[dict[str, float]]) -> None:
+def plot_errors(path: Path, rows: list[dict[str, float]]) -> None:
     """Train loss and test error (1 − accuracy, log scale; 0 errors drawn at 0.5/N) per head against epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [r["train_loss"] for r in rows], marker="o")
-    ax_loss.set(xlabel="epoch", ylabel="train loss (sum of 4 heads' CE)", yscale="log", title="training loss")
-    for head in HEADS:
-        ax_err.plot(epochs, [max(1 - r[f"test_acc_{head}"], 0.5 / N_TEST) for r in rows], marker="o", label=head)
-    ax_err.axhline(0.5 / N_TEST, color="gray", lw=0.5, ls=":")
-    ax_err.set(xlabel="epoch", ylabel=f"test error (1 − accuracy; 0 drawn at 0.5/{N_TEST})", yscale="log",
-               title=f"test[0:{N_TEST}] error")
-    ax_err.legend()
-    save_figure(fig, path, dpi=100)
+    floor = 0.5 / N_TEST
+    errors = [{**r, **{f"error_{h}": max(1 - r[f"test_acc_{h}"], floor) for h in HEADS}} for r in rows]
+    plot_curves(path, errors, ["train_loss"], [f"error_{h}" for h in HEADS], x="epoch", title="training loss",
+                left_label="train loss (sum of 4 heads' CE)", log_left=True, right_title=f"test[0:{N_TEST}] error",
+                right_label=f"test error (1 − accuracy; 0 drawn at 0.5/{N_TEST})", log_right=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
-    log_dir = args.log_dir or REPO_ROOT / "reports" / "training" / args.out_name
-    checkpoint_path = log_dir / "checkpoint.pt"
+    log_dir = args.log_dir or default_log_dir(args.out_name)
     hparams = {"epochs": args.epochs, "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr,
                "weight_decay": WEIGHT_DECAY, "noise_prob": NOISE_PROB, "noise_max": NOISE_MAX,
                "schedule": "OneCycleLR (cosine)", "optimizer": "AdamW", "loss": "sum of 4 heads' cross-entropy"}
@@ -142,44 +129,21 @@ def main(argv: list[str] | None = None) -> None:
     steps_per_epoch = math.ceil(N_TRAIN / args.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=steps_per_epoch)
-    epoch, rows, train_seconds = 0, [], 0.0
-    if args.resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        if state["hparams"] != hparams or state["config"] != config:
-            raise SystemExit(f"{checkpoint_path} was written with other settings ({state['hparams']}, "
-                             f"{state['config']}); pass --no-resume or delete it")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        epoch, rows, train_seconds = state["epoch"], state["log"], state["train_seconds"]
-        print(f"resumed from {checkpoint_path} after epoch {epoch}", file=sys.stderr)
+    loop = TrainLoop(log_dir, {"model": model, "optimizer": optimizer, "scheduler": scheduler}, hparams, config,
+                     images_per_step=N_TRAIN, log_every=1, sample_every=0, checkpoint_seconds=0.0, unit="epoch",
+                     plot=lambda rows: plot_errors(log_dir / "curve.png", rows))
+    if args.resume:
+        loop.resume()
 
-    while epoch < args.epochs:
-        t0 = time.perf_counter()
-        generator = torch.Generator().manual_seed(args.seed * 1_000_003 + epoch)
-        loss = train_epoch(model, optimizer, scheduler, train.images, train_labels, args.batch_size, generator,
-                           desc=f"epoch {epoch + 1}/{args.epochs}")
+    def epoch_fn(epoch: int) -> dict[str, float]:
+        loss = train_epoch(model, optimizer, scheduler, train.images, train_labels, args.batch_size,
+                           offset_generator(args.seed, epoch), desc=f"epoch {epoch + 1}/{args.epochs}")
         accuracy = evaluate(model, test.images, test_labels)
-        epoch += 1
-        train_seconds += time.perf_counter() - t0
-        rows.append({"epoch": epoch, "train_loss": loss, **{f"test_acc_{h}": a for h, a in accuracy.items()},
-                     "seconds": round(train_seconds, 1)})
-        with atomic_path(checkpoint_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "epoch": epoch, "log": rows,
-                        "train_seconds": train_seconds, "hparams": hparams, "config": config}, tmp)
-        atomic_write_csv(log_dir / "log.csv", rows)
-        print(f"epoch {epoch}/{args.epochs}  loss {loss:.4f}  test acc "
-              + "  ".join(f"{h} {a:.4%}" for h, a in accuracy.items()) + f"  [{train_seconds:.0f} s]",
-              file=sys.stderr, flush=True)
+        return {"train_loss": loss, **{f"test_acc_{h}": a for h, a in accuracy.items()}}
 
-    plot_curves(log_dir / "curve.png", rows)
-    fp32_accuracy = evaluate(model, test.images, test_labels)
-    state = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
-             for k, v in model.state_dict().items()}
-    rounded = {k: v.half().float() if v.is_floating_point() else v for k, v in state.items()}
-    model.load_state_dict(rounded)
-    fp16_accuracy = evaluate(model, test.images, test_labels)
+    loop.run(args.epochs, epoch_fn)
+    state = cpu_state(model)
+    fp32_accuracy, fp16_accuracy = fp16_effect(model, state, lambda: evaluate(model, test.images, test_labels))
     worst = max(abs(fp16_accuracy[h] - fp32_accuracy[h]) for h in HEADS)
     if worst > FP16_TOLERANCE:
         raise RuntimeError(f"fp16 rounding changes test accuracy by {worst:.4%} (> {FP16_TOLERANCE:.2%}): "
@@ -189,8 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     save_bundled_weights(args.out_name, state, config=config, command=command, fp16=True,
                          test_accuracy=fp16_accuracy, test_accuracy_fp32=fp32_accuracy, test_split=f"test[0:{N_TEST}]",
                          seed=args.seed, train_split=f"train[0:{N_TRAIN}]", training=hparams,
-                         train_seconds=round(train_seconds, 1), threads=args.threads)
+                         train_seconds=round(loop.train_seconds, 1), threads=args.threads)
     loaded, entry = load_bundled_weights(args.out_name)
+    rounded = fp16_rounded(state)
     if any(not torch.equal(loaded[k], rounded[k]) for k in rounded):
         raise RuntimeError("the bundled weights differ from the fp16-rounded weights that were evaluated")
     print(f"saved {args.out_name} (sha256 {entry['sha256'][:12]}…): fp16 test acc "

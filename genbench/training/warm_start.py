@@ -14,6 +14,7 @@ it), so the weights stay reproducible after the files of the earlier stages are 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 
 from genbench.assets import read_manifest, training_chain, verify_sha256
+from genbench.training.loop import TrainLoop
 
 
 @dataclass
@@ -65,6 +67,26 @@ def _from_bundled(path: Path) -> WarmStart:
                      float(entry.get("train_seconds", 0.0)),
                      {"file": path.name, "kind": "bundled", "sha256": sha256, "step": int(entry["steps"]),
                       "lineage": training_chain(entry)})
+
+
+def warm_start(loop: TrainLoop, path: Path, model: torch.nn.Module, ema: torch.nn.Module,
+               may_lack: tuple[str, ...] = ()) -> WarmStart:
+    """Start ``loop`` from the source at ``path``: its model and EMA weights go into ``model`` and
+    ``ema`` (``load_into``; only parameters named ``may_lack…`` may be missing from it), its step count
+    and training seconds into ``loop``, and the source into ``loop.meta["init_source"]``, which the
+    checkpoints keep (see ``warm_start_step``). The optimizer is left as it is (fresh)."""
+    start = load_warm_start(path)
+    load_into(model, start.model, path, may_lack)
+    load_into(ema, start.ema, path, may_lack)
+    loop.step, loop.train_seconds, loop.meta = start.step, start.train_seconds, {"init_source": start.source}
+    print(f"warm start from {path} at step {start.step} (fresh optimizer, learning-rate warm-up again)",
+          file=sys.stderr)
+    return start
+
+
+def warm_start_step(loop: TrainLoop) -> int:
+    """The step a warm-started run began at (0 for a run from scratch): where its learning-rate warm-up counts from."""
+    return loop.meta["init_source"]["step"] if "init_source" in loop.meta else 0
 
 
 def bundle_fields(source: dict[str, Any] | None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from genbench.metrics.stats import FeatureStats, ProvenanceMismatch  # noqa: E40
 from genbench.harness.runner import EvalConfig, evaluate  # noqa: E402
 from genbench.metrics.registry import MetricFamily, MetricInfo, register_family  # noqa: E402
 from genbench.reference import Reference, load_reference  # noqa: E402
-from genbench.registry import available_extractors, get_extractor, register_extractor  # noqa: E402
+from genbench.features.registry import available_extractors, get_extractor, register_extractor  # noqa: E402
 from genbench.api import MetricResult, compare_sets, fid  # noqa: E402
 from genbench.streaming import StreamingFID  # noqa: E402
 

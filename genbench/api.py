@@ -91,7 +91,7 @@ def build_extractor(extractor: FeatureExtractor | str | None, specs: Sequence[st
     options and, for the Inception, the options the references ``specs`` imply unless given
     (clean-fid statistics' resize: ``implied_extractor_options``)."""
     from genbench.reference import implied_extractor_options, resolve_extractor
-    from genbench.registry import get_extractor
+    from genbench.features.registry import get_extractor
 
     options = {k: v for k, v in (("weights", weights), ("resize", resize), ("device", device)) if v is not None}
     if any_weights:
@@ -125,7 +125,7 @@ def as_generator(side: Side, n: int | None, **generator_options: Any) -> tuple[G
     (all, or the first ``n``), a callable ``fn(seed, start, n)`` or a Generator (``n``
     required), or a spec the command line's ``genbench eval`` takes (``generator_options`` go to
     it; stored samples: all, or the first ``n``)."""
-    from genbench.generators.sources import CallableGenerator, _StoredSamples, load_generator
+    from genbench.generators.user import CallableGenerator, _StoredSamples, load_generator
 
     if isinstance(side, (torch.Tensor, np.ndarray)):
         kind = "tensor" if isinstance(side, torch.Tensor) else "array"
@@ -221,7 +221,7 @@ def fid(a: Side, b: Side, *, extractor: FeatureExtractor | str | None = None, we
     value = frechet_distance(ref_a.mu, ref_a.sigma, ref_b.mu, ref_b.sigma)
     ci, details = _fid_interval(value, ref_a, ref_b, resamples, seed, progress)
     provenance = {"a": ref_a.provenance, "b": ref_b.provenance, "extractor": ext.provenance(), "batch_size": batch_size,
-                  **versions()}
+                  "device": str(getattr(ext, "device", "cpu")), **versions()}
     return MetricResult("fid", value, ci, _side_count(ref_b), provenance, details)
 
 
@@ -285,7 +285,7 @@ def compare_sets(a: Side, b: Side, metrics: Sequence[str] = ("fid",), *,
     cfg = EvalConfig(n=count, seed=seed, batch_size=min(count, batch_size),
                      extractor=ext.name if declared else None,
                      reference=str(ref.provenance.get("spec") or ref.provenance.get("source")),
-                     metrics=tuple(metrics), heldout=heldout, resamples=resamples, kid_subset_size=min(1000, count),
+                     metrics=tuple(metrics), heldout=heldout, resamples=resamples,
                      **config)
     record = evaluate(gen, ref, config=cfg, extractor=ext, progress=progress,
                       reference_options={"workers": workers, "resize_inputs": resize_inputs, "cache": cache})

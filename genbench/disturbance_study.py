@@ -19,7 +19,7 @@ from genbench.metrics.frechet import FrechetReference
 from genbench.metrics.inception_score import inception_score
 from genbench.metrics.stats import FeatureStats
 from genbench.reference import load_reference
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 
 def disturbance_study(n: int = 10_000, extractor: str = "shapes-net", seed: int = 0, batch_size: int = 1000,

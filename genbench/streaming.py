@@ -109,7 +109,8 @@ class StreamingFID:
 
         provenance = {**self.extractor.provenance(), "reference": self.reference.provenance,
                       "world_size": distributed.world_size(), "micro_batch": {"extractor": self.extractor.micro_batch},
-                      "moments": "exact sums (genbench.metrics.exact_sums)", **versions()}
+                      "moments": "exact sums (genbench.metrics.exact_sums)",
+                      "device": str(getattr(self.extractor, "device", "cpu")), **versions()}
         return MetricResult("fid", self._frechet.distance(stats.mean, stats.cov), None, stats.n, provenance,
                             {"ci_reason": "streaming keeps sums, not feature rows, so there is nothing to resample"})
 

@@ -26,7 +26,7 @@ from genbench.cli import main  # noqa: E402
 from genbench.diffusion import row_generators, sampler_options, standard_normal  # noqa: E402
 from genbench.errors import GenbenchError  # noqa: E402
 from genbench.generators.diffusion_model import DenoiserGenerator, is_model_folder  # noqa: E402
-from genbench.generators.sources import load_generator  # noqa: E402
+from genbench.generators.user import load_generator  # noqa: E402
 from genbench.metrics.clip_score import clip_score, truncated_captions  # noqa: E402
 from genbench.features.clip import ClipExtractor  # noqa: E402
 from genbench.images import signed_unit_to_uint8  # noqa: E402

@@ -16,7 +16,7 @@ from torch.nn.utils import parametrize
 from genbench.data.shapes32 import shapes32
 from genbench.nn.gan import Discriminator, Generator
 from genbench.nn.vae import ConvVAE
-from genbench.training import train_gan, train_latent_gan, train_vae
+from genbench.training import train_gan, train_latent_gan, train_projected_gan, train_vae
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -83,12 +83,15 @@ TINY = {
     train_vae: ["--n-train", "64", "--batch-size", "16", "--latent-dim", "8", "--widths", "8", "16", "16"],
     train_gan: ["--n-train", "64", "--batch-size", "8", "--z-dim", "16", "--g-width", "8", "--d-width", "8"],
     train_latent_gan: ["--n-train", "64", "--batch-size", "8", "--z-dim", "16", "--g-width", "8", "--d-width", "8"],
+    train_projected_gan: ["--n-train", "64", "--batch-size", "8", "--d-width", "8", "--lr-decay-from", "100"],
 }
 LOSSES = {train_vae: ("loss", "recon", "kl"), train_gan: ("d_loss", "g_loss", "d_real", "d_fake"),
-          train_latent_gan: ("d_loss", "g_loss", "d_real", "d_fake")}
+          train_latent_gan: ("d_loss", "g_loss", "d_real", "d_fake"),
+          train_projected_gan: ("d_loss", "g_loss", "d_real", "d_fake")}
 
 
-@pytest.mark.parametrize("module", [train_vae, train_gan, train_latent_gan], ids=["vae", "gan", "latent-gan"])
+@pytest.mark.parametrize("module", [train_vae, train_gan, train_latent_gan, train_projected_gan],
+                         ids=["vae", "gan", "latent-gan", "projected-gan"])
 def test_resume_reproduces_uninterrupted_run(module, tmp_path):
     common = [*TINY[module], "--log-every", "1", "--monitor", "0", "--no-bundle", "--seed", "3"]
     module.main([*common, "--steps", "6", "--log-dir", str(tmp_path / "straight")])
@@ -131,3 +134,18 @@ def test_latent_gan_lr_decays_linearly_and_binds_the_step_count(tmp_path):
     assert [g["lr"] for g in ckpt["state"]["opt_g"]["param_groups"]] == [pytest.approx(2e-4 / 2)]
     with pytest.raises(SystemExit, match="other settings"):
         train_latent_gan.main([*common, "--steps", "6"])
+
+
+@pytest.mark.usefixtures("random_bundled_assets")
+def test_projected_gan_starts_at_the_vae_and_the_bundled_generator_reads_it(tmp_path):
+    """With G's learning rate 0 the bundled GAN is the VAE's decoder: GANGenerator (which reads the
+    VAEDecoderGenerator weights) draws the VAE's samples, up to one uint8 level of rounding."""
+    from genbench.generators.bundled import GANGenerator, VAEGenerator
+
+    train_projected_gan.main([*TINY[train_projected_gan], "--steps", "2", "--g-lr", "0", "--monitor", "0",
+                              "--log-dir", str(tmp_path)])
+    gan, vae = GANGenerator(device="cpu", micro_batch=10), VAEGenerator(device="cpu", micro_batch=10)
+    assert gan.meta.nfe == 1 and gan.meta.options["weights_sha256"] != vae.meta.options["weights_sha256"]
+    a, b = gan.sample_range(5, 0, 20).int(), vae.sample_range(5, 0, 20).int()
+    assert (a - b).abs().max() <= 1 and (a == b).float().mean() > 0.99
+    assert not torch.equal(a, GANGenerator(device="cpu", micro_batch=10).sample_range(6, 0, 20).int())

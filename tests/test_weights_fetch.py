@@ -356,7 +356,7 @@ def test_cleanfid_names_are_clean_fids(tmp_path, monkeypatch):
 def test_cleanfid_statistics_by_name(cleanfid_server, online):
     from genbench.features.inception import PREPROCESSING, WEIGHTS
     from genbench.reference import Reference, cleanfid_cache_dir
-    from genbench.registry import get_extractor
+    from genbench.features.registry import get_extractor
 
     by_name = Reference.load("cleanfid:CIFAR10/clean/train/32", progress=False)  # extractor chosen from the name
     cached = cleanfid_cache_dir() / "cifar10_clean_train_32.npz"

@@ -17,7 +17,7 @@ def extractor_from_args(name: str, args: argparse.Namespace, specs: Sequence[str
     """The extractor ``name`` with the weights options given on the command line (FID Inception, CLIP),
     and for the Inception the resize that references ``specs`` imply (clean-fid's statistics) unless given."""
     from genbench.reference import implied_extractor_options
-    from genbench.registry import get_extractor
+    from genbench.features.registry import get_extractor
 
     options = {k: v for k in ("weights", "resize", "device") if (v := getattr(args, k, None)) is not None}
     if name == "inception-v3-fid":

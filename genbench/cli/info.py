@@ -33,19 +33,19 @@ def run_selfcheck(args: argparse.Namespace) -> int:
 
 
 def run_extractors(args: argparse.Namespace) -> int:
-    from genbench.registry import available_extractors
+    from genbench.features.registry import available_extractors
 
     print("\n".join(available_extractors()))
     return 0
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from genbench.bundled_models import bundled_models, format_reproduction
+    from genbench.bundled_weights import weights_table, format_reproduction
 
     if args.name is not None:
         print(format_reproduction(args.name))
         return 0
-    table = bundled_models(verify=args.verify)
+    table = weights_table(verify=args.verify)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"{table['size_mb'].sum():.1f} MB in {len(table)} files under reference_models/"
           + ("" if args.verify else "; --verify checks every sha256"))

@@ -39,7 +39,7 @@ from genbench.features.weights import WeightsError, WeightsSpec, WeightsWarning,
 from genbench.images import unit_to_uint8
 from genbench.microbatch import map_micro_batches_list
 from genbench.nn.device import default_device
-from genbench.registry import register_extractor
+from genbench.features.registry import register_extractor
 
 
 HF_WEIGHTS_NAME = "open_clip_pytorch_model.bin"  # open_clip.constants: the default file of a tag's repository

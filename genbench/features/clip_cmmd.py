@@ -34,7 +34,7 @@ from PIL import Image
 from genbench.features.clip import ClipExtractor, hf_files, pretrained_tag
 from genbench.features.weights import WeightsError, WeightsSpec, resolve_weights
 from genbench.nn.device import default_device
-from genbench.registry import register_extractor
+from genbench.features.registry import register_extractor
 
 ARCHITECTURE = "ViT-L-14-336-quickgelu"
 WEIGHTS = WeightsSpec(filename="clip-vit-l14-336.safetensors")

@@ -50,7 +50,7 @@ from genbench.features.weights import (
 )
 from genbench.images import to_float01, unit_to_uint8
 from genbench.nn.device import default_device
-from genbench.registry import register_extractor
+from genbench.features.registry import register_extractor
 
 WEIGHTS = WeightsSpec(
     filename="dinov2_vitl14_pretrain.pth",

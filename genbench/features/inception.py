@@ -51,7 +51,7 @@ from genbench.features.base import Extracted, FeatureExtractor
 from genbench.features.weights import LazyWeights, WeightsError, WeightsSpec, load_state_dict
 from genbench.images import to_float01
 from genbench.nn.device import default_device
-from genbench.registry import register_extractor
+from genbench.features.registry import register_extractor
 
 # pytorch-fid's file; torch-fidelity's weights-inception-2015-12-05-6726825d.pth is the same bytes (same sha256)
 WEIGHTS = WeightsSpec(

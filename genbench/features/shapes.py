@@ -25,7 +25,7 @@ from genbench.images import to_float01, validate_images
 from genbench.microbatch import check_micro_batch, map_micro_batches
 from genbench.nn.device import default_device
 from genbench.nn.evaluator import HEADS, ShapesNet
-from genbench.registry import register_extractor
+from genbench.features.registry import register_extractor
 
 N_CELLS = len(SHAPES) * len(COLORS)
 

@@ -14,7 +14,7 @@ from genbench.assets import load_bundled_weights
 from genbench.features.clip import ClipExtractor
 from genbench.nn.device import default_device
 from genbench.nn.shapes_clip import ARCHITECTURE, build_shapes_clip
-from genbench.registry import register_extractor
+from genbench.features.registry import register_extractor
 
 
 def shapes_clip(device: str | torch.device | None = None) -> ClipExtractor:

@@ -3,7 +3,7 @@ diffusion models (a ``Denoiser``, a diffusers folder, a text-to-image pipeline) 
 genbench's samplers; ``get_generator`` / ``load_generator`` resolves any generator spec."""
 
 from genbench.generators.base import Generator, GeneratorMeta
-from genbench.generators.sources import CallableGenerator, FolderSamples, NpzSamples, load_generator
+from genbench.generators.user import CallableGenerator, FolderSamples, NpzSamples, load_generator
 
 get_generator = load_generator  # the public name (DESIGN.md): gb.get_generator("ddim", steps=50, eta=0.0)
 

@@ -31,6 +31,7 @@ from genbench.generators.ldm import LDMGenerator
 from genbench.images import signed_unit_to_uint8, unit_to_uint8
 from genbench.nn.gan import Generator as GANNetwork
 from genbench.nn.latent_gan import LATENT_SHAPE, LatentGenerator
+from genbench.nn.projected_gan import VAEDecoderGenerator
 from genbench.nn.unet import UNet
 from genbench.nn.vae import ConvVAE
 
@@ -59,7 +60,9 @@ class GANGenerator(BundledGenerator):
     """z ~ N(0, I) (z_dim) → EMA generator (eval mode: BatchNorm uses running statistics, so
     samples do not depend on their batch) → [−1, 1] → uint8. NFE 1.
 
-    Two architectures, by the manifest config's "architecture": ``LatentGenerator``
+    The weights of any of the three GAN trainers, by the manifest config's "architecture":
+    ``VAEDecoderGenerator`` (``genbench.nn.projected_gan``, ``train_projected_gan``: the VAE's
+    decoder fine-tuned adversarially, z of the VAE's latent size), ``LatentGenerator``
     (``genbench.nn.latent_gan``: G(z) is scale_factor·z of the bundled ``ldm-autoencoder``, whose
     decoder makes the image: one generator pass and one decoder pass per sample; the autoencoder
     is checked to be the one G was trained against) or the pixel DCGAN-style ``Generator``
@@ -70,22 +73,26 @@ class GANGenerator(BundledGenerator):
     def __init__(self, device: str | torch.device | None = None, micro_batch: int = MICRO_BATCH) -> None:
         super().__init__(device, micro_batch)
         options = self.weights_meta()
-        if self.config.get("architecture") == "LatentGenerator":
+        self.decoder = None
+        architecture = self.config.get("architecture")
+        if architecture == "VAEDecoderGenerator":
+            self.net = self._finish(VAEDecoderGenerator(self.config["latent_dim"], tuple(self.config["widths"])))
+            self.z_dim, parameters = self.net.latent_dim, n_params(self.net)
+        elif architecture == "LatentGenerator":
             self.decoder, ae_entry = load_autoencoder(self.config["autoencoder_sha256"], user=self.weights_name)
             self.decoder = self.decoder.to(self.device)
             self.scale_factor = float(self.config["scale_factor"])
             self.net = self._finish(LatentGenerator(self.config["z_dim"], self.config["width"]))
-            parameters = n_params(self.net) + n_params(self.decoder.decoder)
+            self.z_dim, parameters = self.net.z_dim, n_params(self.net) + n_params(self.decoder.decoder)
             options |= {"latent_shape": list(LATENT_SHAPE), "decoder_passes": 1, "autoencoder_sha256": ae_entry["sha256"]}
         else:
-            self.decoder = None
             self.net = self._finish(GANNetwork(self.config["z_dim"], self.config["width"]))
-            parameters = n_params(self.net)
+            self.z_dim, parameters = self.net.z_dim, n_params(self.net)
         self.meta = GeneratorMeta("gan", nfe=1, parameters=parameters, resolution=(32, 32), options=options)
 
     @torch.inference_mode()
     def _sample_block(self, seed: int, lo: int) -> torch.Tensor:
-        z = standard_normal((self.micro_batch, self.net.z_dim), row_generators(seed, lo, self.micro_batch))
+        z = standard_normal((self.micro_batch, self.z_dim), row_generators(seed, lo, self.micro_batch))
         x = self.net(z.to(self.device))
         if self.decoder is not None:
             x = self.decoder.decode(x / self.scale_factor)

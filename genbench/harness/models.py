@@ -46,7 +46,7 @@ def load_model(spec: ModelSpec, micro_batch: int | None = None, device: str | No
     """The generator of ``spec`` with its options, the suite's ``micro_batch`` and ``device``
     where they apply (module docstring)."""
     from genbench.generators.bundled import BUNDLED
-    from genbench.generators.sources import load_generator
+    from genbench.generators.user import load_generator
 
     options: dict[str, Any] = dict(spec.options)
     if micro_batch is not None and "micro_batch" not in options and takes_suite_micro_batch(spec.generator):

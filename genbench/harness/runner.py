@@ -51,7 +51,7 @@ from genbench.metrics.stats import check_same_space
 from genbench.metrics.registry import Availability, BatchView, EvalContext, MetricFamily, metric_info, select_families
 from genbench.microbatch import aligned_unit, round_up
 from genbench.reference import Reference, holds_images, load_reference_images, load_reference_spec, resolve_extractor
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 
 @dataclass

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from genbench.features.clip import ClipExtractor
 from genbench.images import validate_images
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 _SCALES = {"torchmetrics": 100.0, "hessel": 2.5}
 

@@ -2,7 +2,7 @@
 
 Images: float RGB in [−1, 1], NCHW, 32×32 on both sides (the generator ends in tanh; map real
 uint8 images with x/127.5 − 1 and samples back with (x + 1)/2). Latents: z ~ N(0, I) of shape
-(n, z_dim). Networks only: the hinge loss and EMA live in ``genbench.training.train_gan``.
+(n, z_dim). Networks only: the hinge loss lives in ``genbench.training.gan``, EMA in ``genbench.training.ema``.
 """
 
 from __future__ import annotations

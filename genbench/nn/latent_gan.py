@@ -6,7 +6,8 @@ z_g ~ N(0, I) of shape (n, z_dim) to such a latent; images are ``decoder.decode(
 scale_factor)``, float RGB in [−1, 1] (clamped before quantising). The discriminator reads latents
 only: it never sees pixels, and no evaluator network (shapes-net, shapes-clip) is involved.
 
-Networks only: the hinge loss, EMA and data live in ``genbench.training.train_latent_gan``.
+Networks only: the hinge loss lives in ``genbench.training.gan``, EMA in ``genbench.training.ema``, the data in
+``genbench.training.train_latent_gan``.
 """
 
 from __future__ import annotations

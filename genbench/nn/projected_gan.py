@@ -6,12 +6,14 @@ frozen encoder (``genbench.nn.autoencoder.KLAutoencoder.encoder``, never an eval
 gives feature maps at three scales — after its first residual block (32×32), after the second
 level's block (16×16) and after the middle block (8×8) for shapes32 — and each scale has its own
 small head: spectrally normalised 4×4 stride-2 convs down to 4×4, a 3×3 conv and a 1×1 conv to one
-logit per position. The discriminator's output is the list of the heads' logit maps, flattened
-per image; the hinge loss averages each over positions and sums the scales. Gradients flow
-through the frozen encoder into the generator's images; the encoder's weights never change.
+logit per position. The discriminator's output is every head's logit map, flattened and
+concatenated per image (n, 3·16 for shapes32), so a hinge loss averaged over it weighs every
+position of every scale alike. Gradients flow through the frozen encoder into the generator's
+images; the encoder's weights never change.
 
 The generator is ``ConvVAE``'s decoding path (``from_latent`` then ``decoder``: z (n, latent_dim)
-→ per-pixel logits (n, 3, 32, 32)); images are ``sigmoid(logits)`` ∈ [0, 1].
+→ per-pixel logits (n, 3, 32, 32)); its images are 2·sigmoid(logits) − 1 ∈ [−1, 1], the VAE's
+Bernoulli means in the discriminator's convention.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ FEATURE_TAPS = (1, 3, 6)
 
 
 class VAEDecoderGenerator(nn.Module):
-    """z (n, latent_dim) → per-pixel logits (n, 3, 32, 32): ``ConvVAE``'s decoding path;
-    ``images(z)`` = sigmoid(logits) ∈ [0, 1]."""
+    """z (n, latent_dim) → images 2·sigmoid(logits) − 1 ∈ [−1, 1] (n, 3, 32, 32), the logits from
+    ``ConvVAE``'s decoding path."""
 
     def __init__(self, latent_dim: int = 64, widths: tuple[int, int, int] = (32, 64, 128)) -> None:
         super().__init__()
@@ -45,11 +47,7 @@ class VAEDecoderGenerator(nn.Module):
         return gen
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.from_latent(z))
-
-    def images(self, z: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1]."""
-        return torch.sigmoid(self(z))
+        return 2.0 * torch.sigmoid(self.decoder(self.from_latent(z))) - 1.0
 
 
 def _head(channels: int, size: int, width: int) -> nn.Sequential:
@@ -63,11 +61,11 @@ def _head(channels: int, size: int, width: int) -> nn.Sequential:
 
 
 class ProjectedDiscriminator(nn.Module):
-    """Images in [−1, 1] (n, 3, H, W) → one logit map per feature scale, each flattened to (n, k).
+    """Images in [−1, 1] (n, 3, H, W) → logits (n, k): every scale's logit map, flattened and concatenated.
 
     ``encoder``: the frozen ``KLAutoencoder.encoder`` (an ``nn.Sequential``; kept frozen and in eval
-    mode here, and left out of this module's parameters and state dict); ``width``: channels of
-    every head."""
+    mode here, and left out of this module's parameters and state dict: move it to the device
+    yourself); ``width``: channels of every head."""
 
     def __init__(self, encoder: nn.Sequential, width: int = 64, image_size: int = 32,
                  taps: tuple[int, ...] = FEATURE_TAPS) -> None:
@@ -89,5 +87,5 @@ class ProjectedDiscriminator(nn.Module):
                 break
         return out
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return [head(f).flatten(1) for head, f in zip(self.heads, self.features(x))]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([head(f).flatten(1) for head, f in zip(self.heads, self.features(x))], dim=1)

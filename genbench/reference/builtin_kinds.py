@@ -45,7 +45,7 @@ SHAPES32_SPLITS = ("train", "test")
 def npz_source(path: Path, key: str | None = None) -> Any:
     """The uint8 samples of an .npz (``key``, default arr_0 or its only array) as an ImageSource."""
     from genbench.data.sources import ImageSource
-    from genbench.generators.sources import NpzSamples
+    from genbench.generators.user import NpzSamples
 
     samples = NpzSamples(path, key)
     return ImageSource(samples.meta.name, len(samples.images), lambda s, k: samples.images[s:s + k])

@@ -96,7 +96,7 @@ def load_reference_images(spec: str, extractor: Any, **options: Any) -> Referenc
 def load_any(spec: str | os.PathLike, extractor: Any = None, **options: Any) -> Reference:
     """``Reference.load``: ``spec`` in the space of ``extractor`` (built, a name, or None: the one
     ``resolve_extractor`` picks, with the options ``implied_extractor_options`` gives the Inception)."""
-    from genbench.registry import get_extractor
+    from genbench.features.registry import get_extractor
 
     declared = extractor is not None
     if not declared or isinstance(extractor, str):

@@ -68,3 +68,22 @@ def optimizer_steps(d_loss: torch.Tensor, z_g: torch.Tensor, G: nn.Module, D: nn
     D.requires_grad_(True)
     ema_update(G_ema, G, ema)
     return g_loss
+
+
+def hinge_gan_step(real: torch.Tensor, z_d: torch.Tensor, z_g: torch.Tensor, G: nn.Module, D: nn.Module,
+                   G_ema: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+                   ema: float) -> dict[str, torch.Tensor]:
+    """One step on a batch of ``real`` samples: D on [real; G(z_d)] (one forward pass), then G on
+    ``z_g``, then the EMA update (``optimizer_steps``); returns the log values d_loss, g_loss and the
+    mean real and fake logits."""
+    n = len(real)
+    G.train()
+    D.train()
+    with torch.no_grad():
+        fake = G(z_d)
+    logits = D(torch.cat([real, fake]))
+    d_loss = hinge_d_loss(logits[:n], logits[n:])
+    g_loss = optimizer_steps(d_loss, z_g, G, D, G_ema, opt_g, opt_d, ema)
+    logits = logits.detach()
+    return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": logits[:n].mean(),
+            "d_fake": logits[n:].mean()}

@@ -44,6 +44,17 @@ CHECKPOINT_SECONDS = 300.0
 Row = dict[str, float]  # a log.csv row: column → value
 
 
+def begin_run(args: argparse.Namespace, model: str) -> tuple[float, torch.device, Path]:
+    """A trainer's start: torch's thread count set to ``args.threads``; returns the wall-clock start
+    (``time.perf_counter()``), the training device (``args.device``) and the log folder
+    (``args.log_dir``, else ``reports/training/<model>``)."""
+    from genbench.training.device import training_device
+
+    started = time.perf_counter()
+    torch.set_num_threads(args.threads)
+    return started, training_device(args.device), args.log_dir or default_log_dir(model)
+
+
 def default_log_dir(name: str) -> Path:
     """``<repo>/reports/training/<name>``: where a trainer logs unless told otherwise."""
     return REPO_ROOT / "reports" / "training" / name

@@ -17,6 +17,7 @@ N_MONITOR, CONFIDENCE = 500, 0.9
 N_GRID = 64  # samples in a VAE or GAN trainer's grid PNG (8 × 8)
 MONITOR_KEYS = ("conf_shape", "conf_shape_color", "n_shapes")
 MONITOR_HELP = "samples for the shapes-net monitor (0: no monitor and no grids)"
+FID_MONITOR_HELP = "EMA samples for the FID/recall monitor (0: no monitor and no grids)"
 
 
 @cache
@@ -49,3 +50,26 @@ def confidence_plot(path: Path, loss_keys: list[str], title: str, n: int) -> Cal
                     right_label=f"share of {n} samples with confidence ≥ {CONFIDENCE}", right_ylim=(0, 1))
 
     return plot
+
+
+class FIDRecallMonitor:
+    """FID (against the bundled shapes32 train statistics) and improved recall (k = 3, against the
+    first ``n`` rows of the bundled feature sample) of ``n`` samples in shapes-net space (reporting only)."""
+
+    KEYS = ("fid", "recall")
+
+    def __init__(self, n: int) -> None:
+        from genbench.metrics.prdc import precision_recall
+        from genbench.reference import Reference
+
+        self.extractor = shapes_net()
+        reference = Reference.load("shapes32:train", extractor=self.extractor, progress=False)
+        self.frechet = reference.frechet()
+        self.real_rows = torch.as_tensor(reference.sample[:n]).float()
+        self.precision_recall = precision_recall
+
+    def __call__(self, images_uint8: torch.Tensor) -> dict[str, float]:
+        feats = self.extractor.features(images_uint8).double().numpy()
+        mu, sigma = feats.mean(0), torch.from_numpy(feats).T.cov().numpy()
+        recall = self.precision_recall(self.real_rows, torch.from_numpy(feats).float(), k=3)["recall"]
+        return {"fid": float(self.frechet.distance(mu, sigma)), "recall": float(recall)}

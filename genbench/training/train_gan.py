@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import torch
 
@@ -31,9 +30,9 @@ from genbench.data.shapes32 import shapes32
 from genbench.nn.gan import Discriminator, Generator
 from genbench.reports.grids import save_grid
 from genbench.training.bundling import bundle_by_pixels
-from genbench.training.device import device_option, training_device
-from genbench.training.gan import add_gan_args, gan_command, gan_hparams, gan_state, hinge_d_loss, optimizer_steps
-from genbench.training.loop import TrainLoop, add_loop_args, default_log_dir
+from genbench.training.device import device_option
+from genbench.training.gan import add_gan_args, gan_command, gan_hparams, gan_state, hinge_gan_step
+from genbench.training.loop import TrainLoop, add_loop_args, begin_run
 from genbench.training.monitors import MONITOR_HELP, MONITOR_KEYS, N_GRID, N_MONITOR, confidence_plot, monitor_values
 from genbench.training.seeding import seeded_generator
 
@@ -47,10 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    device = training_device(args.device)
-    log_dir = args.log_dir or default_log_dir("gan")
+    started, device, log_dir = begin_run(args, "gan")
     hparams = gan_hparams(args, "hinge")
     config = {"architecture": "Generator (DCGAN-style, upsample+conv)", "z_dim": args.z_dim, "width": args.g_width,
               "output": "G(z), z ~ N(0, I): float RGB in [-1, 1], NCHW, 32x32; EMA weights, eval mode"}
@@ -73,16 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         idx = torch.randint(args.n_train, (args.batch_size,), generator=gen, device=device)
         real = images[idx].float() / 127.5 - 1.0
         z_d, z_g = torch.randn(2, args.batch_size, args.z_dim, generator=gen, device=device)
-        G.train()
-        D.train()
-        with torch.no_grad():
-            fake = G(z_d)
-        logits = D(torch.cat([real, fake]))
-        d_loss = hinge_d_loss(logits[:args.batch_size], logits[args.batch_size:])
-        g_loss = optimizer_steps(d_loss, z_g, G, D, G_ema, opt_g, opt_d, args.ema)
-        logits = logits.detach()
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-                "d_real": logits[:args.batch_size].mean(), "d_fake": logits[args.batch_size:].mean()}
+        return hinge_gan_step(real, z_d, z_g, G, D, G_ema, opt_g, opt_d, args.ema)
 
     @torch.inference_mode()
     def monitor_fn(step: int) -> dict[str, float]:

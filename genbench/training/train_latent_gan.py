@@ -38,15 +38,14 @@ from genbench.nn.latent_gan import LatentDiscriminator, LatentGenerator
 from genbench.reports.grids import save_grid
 from genbench.training.bundling import bundle_by_pixels
 from genbench.training.curves import plot_curves
-from genbench.training.device import device_option, training_device
+from genbench.training.device import device_option
 from genbench.training.gan import add_gan_args, gan_command, gan_hparams, gan_state, hinge_d_loss, optimizer_steps
 from genbench.training.latents import encode_images
-from genbench.training.loop import TrainLoop, add_loop_args, default_log_dir
-from genbench.training.monitors import N_GRID, N_MONITOR
+from genbench.training.loop import TrainLoop, add_loop_args, begin_run
+from genbench.training.monitors import FID_MONITOR_HELP, N_GRID, N_MONITOR, FIDRecallMonitor
 from genbench.training.optim import linear_decay, set_learning_rate
 from genbench.training.seeding import seeded_generator
 
-MONITOR_KEYS = ("fid", "recall")
 LOSS_KEYS = ["d_loss", "g_loss", "d_real", "d_fake"]
 
 
@@ -58,37 +57,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr-decay-from", type=int, default=None, metavar="STEP",
                    help="decay both learning rates linearly from --lr at STEP to 0 at --steps (default: constant)")
     add_loop_args(p, log_every=100, sample_every=1000, monitor=N_MONITOR,
-                  monitor_help="EMA samples for the FID/recall monitor (0: no monitor and no grids)")
+                  monitor_help=FID_MONITOR_HELP)
     return p.parse_args(argv)
-
-
-class Monitor:
-    """FID and recall of decoded samples in shapes-net space (reporting only)."""
-
-    def __init__(self, n: int) -> None:
-        from genbench.metrics.prdc import precision_recall
-        from genbench.reference import Reference
-        from genbench.registry import get_extractor
-
-        self.extractor = get_extractor("shapes-net")
-        reference = Reference.load("shapes32:train", extractor=self.extractor, progress=False)
-        self.frechet = reference.frechet()
-        self.real_rows = torch.as_tensor(reference.sample[:n]).float()
-        self.precision_recall = precision_recall
-
-    def __call__(self, images_uint8: torch.Tensor) -> dict[str, float]:
-        feats = self.extractor.features(images_uint8).double().numpy()
-        mu, sigma = feats.mean(0), torch.from_numpy(feats).T.cov().numpy()
-        recall = self.precision_recall(self.real_rows, torch.from_numpy(feats).float(), k=3)["recall"]
-        return {"fid": float(self.frechet.distance(mu, sigma)), "recall": float(recall)}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    device = training_device(args.device)
-    log_dir = args.log_dir or default_log_dir("latent-gan")
+    started, device, log_dir = begin_run(args, "latent-gan")
     autoencoder, ae_entry = load_autoencoder()
     autoencoder.to(device)
     scale_factor = float(ae_entry["config"]["scale_factor"])
@@ -122,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.resume:
         loop.resume()
     fixed_z = torch.randn(max(N_GRID, args.monitor), args.z_dim, generator=seeded_generator(args.seed, 2)).to(device)
-    monitor = Monitor(args.monitor) if args.monitor else None
+    monitor = FIDRecallMonitor(args.monitor) if args.monitor else None
 
     def step_fn(step: int) -> dict[str, torch.Tensor]:
         set_learning_rate(linear_decay(step, args.lr, args.lr_decay_from, args.steps), opt_g, opt_d)
@@ -159,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     @torch.inference_mode()
     def monitor_fn(step: int) -> dict[str, float]:
         if step < 0 or monitor is None:
-            return {f"ema_{k}": math.nan for k in MONITOR_KEYS}
+            return {f"ema_{k}": math.nan for k in FIDRecallMonitor.KEYS}
         images = decode(G_ema.eval()(fixed_z))
         save_grid(images[:N_GRID], log_dir / f"samples_step{step}.png")
         uint8 = unit_to_uint8(images)

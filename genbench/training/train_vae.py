@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import torch
 
@@ -38,8 +37,8 @@ from genbench.data.shapes32 import shapes32
 from genbench.nn.vae import ConvVAE
 from genbench.reports.grids import save_grid
 from genbench.training.bundling import bundle_by_pixels
-from genbench.training.device import device_option, training_device
-from genbench.training.loop import TrainLoop, add_loop_args, default_log_dir
+from genbench.training.device import device_option
+from genbench.training.loop import TrainLoop, add_loop_args, begin_run
 from genbench.training.monitors import MONITOR_HELP, MONITOR_KEYS, N_GRID, N_MONITOR, confidence_plot, monitor_values
 from genbench.training.optim import optimizer_step
 from genbench.training.seeding import seeded_generator
@@ -62,10 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    started = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    device = training_device(args.device)
-    log_dir = args.log_dir or default_log_dir("vae")
+    started, device, log_dir = begin_run(args, "vae")
     steps_per_epoch = args.n_train // args.batch_size
     total_steps = args.steps if args.steps is not None else (args.epochs or 60) * steps_per_epoch
     hparams = {"seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "grad_clip": args.grad_clip, "beta": args.beta,

@@ -6,25 +6,25 @@ from __future__ import annotations
 import torch
 
 from genbench import assets
-from genbench.bundled_models import bundled_models, format_reproduction, reproduction
+from genbench.bundled_weights import weights_table, format_reproduction, reproduction
 from genbench.cli import main
 
 
 def test_table_lists_every_entry_and_verify_catches_altered_and_missing_files(random_bundled_assets, capsys):
-    table = bundled_models(verify=True)
+    table = weights_table(verify=True)
     manifest = assets.read_manifest()
     assert list(table["name"]) == sorted(manifest)
     assert set(table["status"]) == {"ok"}
     for row in table.itertuples():
         path = assets.models_dir() / row.file
         assert row.size_mb == path.stat().st_size / 1e6 and manifest[row.name]["sha256"].startswith(row.sha256)
-    assert set(bundled_models()["status"]) == {"not checked"}  # hashing only on request
+    assert set(weights_table()["status"]) == {"not checked"}  # hashing only on request
     assert main(["models", "--verify"]) == 0
 
     vae = assets.models_dir() / "vae.safetensors"
     vae.write_bytes(vae.read_bytes()[:-2] + b"00")
     (assets.models_dir() / "gan-generator.safetensors").unlink()
-    checked = bundled_models(verify=True)
+    checked = weights_table(verify=True)
     status = dict(zip(checked["name"], checked["status"]))
     assert status["vae"] == "sha256 mismatch" and status["gan-generator"] == "missing"
     assert status["ddpm-unet"] == "ok"

@@ -1,6 +1,6 @@
 """What the bundled weights are and how they were made (``genbench models``).
 
-``bundled_models`` lists every entry of ``reference_models/manifest.json`` (size in MB = 10⁶ bytes,
+``weights_table`` lists every entry of ``reference_models/manifest.json`` (size in MB = 10⁶ bytes,
 dtype, parameter count, training steps, device, sha256) and, with ``verify``, hashes each file
 against the manifest. ``reproduction`` gives the chain of commands behind one entry, oldest first:
 the stages in its ``lineage`` (warm starts from earlier bundled weights, ``genbench.training.
@@ -20,7 +20,7 @@ from genbench.features.weights import WeightsError, verify_sha256
 COLUMNS = ("name", "file", "size_mb", "dtype", "parameters", "steps", "device", "sha256", "status")
 
 
-def bundled_models(verify: bool = False) -> pd.DataFrame:
+def weights_table(verify: bool = False) -> pd.DataFrame:
     """One row per manifest entry (sorted by name), columns ``COLUMNS``. ``status``: "missing" when
     the file is absent, else with ``verify`` "ok" or "sha256 mismatch", without it "not checked"."""
     rows = []

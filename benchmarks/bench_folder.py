@@ -24,7 +24,7 @@ from conftest import record
 from PIL import Image
 
 from genbench.data.sources import default_workers, folder_source
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 N = 400
 BATCH = 50  # genbench fid's and pytorch-fid's default batch size

@@ -1,7 +1,9 @@
 """Shared fixtures."""
 
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -59,6 +61,33 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def image_folder():
+    """The one writer of image files: ``image_folder(folder, images, *, size=32, seed=0, fmt="png", pad=3,
+    start=0, jpeg_quality=90)`` writes image i as ``folder / f"{start + i:0{pad}d}.{fmt}"`` (sorted order is
+    index order; ``folder`` and its parents are made if missing, files already there are kept) and returns
+    ``folder``. ``images`` is a uint8 torch tensor N×C×H×W (genbench's layout); uint8 numpy images as PIL takes
+    them: an N×H×W×C array, an N×H×W array (grayscale, mode L), or a list of such H×W×C / H×W arrays of any
+    sizes; or a count n: n random size×size RGB images, ``np.random.default_rng(seed)`` drawn in one call.
+    ``fmt="jpg"`` writes JPEG files at ``jpeg_quality``."""
+    from PIL import Image
+
+    def write(folder: Path, images, *, size: int = 32, seed: int = 0, fmt: str = "png", pad: int = 3,
+              start: int = 0, jpeg_quality: int = 90) -> Path:
+        if isinstance(images, int):
+            images = np.random.default_rng(seed).integers(0, 256, (images, size, size, 3), dtype=np.uint8)
+        elif isinstance(images, torch.Tensor):
+            images = images.permute(0, 2, 3, 1).numpy()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        options = {"quality": jpeg_quality} if fmt == "jpg" else {}
+        for i, image in enumerate(images):
+            Image.fromarray(image).save(folder / f"{start + i:0{pad}d}.{fmt}", **options)
+        return folder
+
+    return write
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 
 from genbench.features.clip_cmmd import CMMDPreprocess
 from genbench.features.weights import WeightsError
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)

@@ -14,7 +14,7 @@ from genbench.features.clip import ClipExtractor
 from genbench.features.weights import WeightsError
 from genbench.io import sha256_file
 from genbench.metrics.clip_score import clip_score
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 ARCH = "genbench-test-tiny-clip"
 CONFIG = {

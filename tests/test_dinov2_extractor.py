@@ -14,7 +14,7 @@ from reference_impl.dinov2.models.vision_transformer import vit_large
 
 from genbench.features.dinov2 import WEIGHTS, interpolate_pos_embed
 from genbench.features.weights import WeightsError
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD = np.array([0.229, 0.224, 0.225])

@@ -1,5 +1,6 @@
 """Distributed evaluation: sharding, the collectives over 2 gloo processes, and `genbench eval`
-under torchrun with 2 processes giving the single-process results.
+under torchrun with 2 processes giving the single-process results (four `genbench eval` processes a
+test, 30–40 s each on a 2-core CPU: marked slow, ``-m slow``).
 
 ``noisy_test_images`` is also the ``module:callable`` generator the subprocesses load
 (``test_distributed:noisy_test_images`` with this folder on PYTHONPATH).
@@ -22,7 +23,6 @@ import torch.multiprocessing as mp
 from genbench.data.disturb import gaussian_noise
 from genbench.data.shapes32 import shapes32
 from genbench.harness import distributed
-from genbench.metrics.stats import FeatureStats
 
 TESTS = Path(__file__).resolve().parent
 DIST_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
@@ -62,8 +62,6 @@ def test_without_torchrun_nothing_is_distributed(monkeypatch):
     assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
     x = torch.arange(6.0).reshape(3, 2)
     assert distributed.gather_rows(x) is x and distributed.gather_rows(None) is None
-    stats = FeatureStats.from_features(x)
-    assert distributed.all_reduce_stats(stats) is stats and stats.n == 3
     distributed.barrier()
     with distributed.session() as is_distributed:
         assert is_distributed is False
@@ -84,7 +82,7 @@ def _free_port() -> int:
 
 
 def _collectives_worker(rank: int, world: int, port: int) -> None:
-    """One rank of the spawned group: checks gather_rows and all_reduce_stats against the
+    """One rank of the spawned group: checks gather_rows against the
     single-process answer (an AssertionError in any rank fails mp.spawn)."""
     torch.set_num_threads(1)
     os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
@@ -112,19 +110,6 @@ def _collectives_worker(rank: int, world: int, port: int) -> None:
         assert torch.equal(distributed.gather_rows(whole[shard.start:shard.stop]), whole[:1])
         assert distributed.gather_rows(None) is None
 
-        # FeatureStats: summed over ranks = the stats of all rows; rows kept while n ≤ d
-        feats = np.random.default_rng(1).standard_normal((50, 4))
-        shard = distributed.shard_range(50, rank, world)
-        part = FeatureStats.from_features(feats[shard.start:shard.stop], {"extractor": "x"})
-        stats = distributed.all_reduce_stats(part)
-        whole_stats = FeatureStats.from_features(feats)
-        assert stats.n == 50 and stats.rows is None
-        np.testing.assert_allclose(stats.mean, whole_stats.mean, rtol=1e-12, atol=1e-15)
-        np.testing.assert_allclose(stats.cov, whole_stats.cov, rtol=1e-12, atol=1e-15)
-        few = feats[:7].repeat(2, axis=1)  # n = 7 ≤ d = 8
-        shard = distributed.shard_range(7, rank, world)
-        stats = distributed.all_reduce_stats(FeatureStats.from_features(few[shard.start:shard.stop]))
-        assert stats.n == 7 and np.array_equal(stats.rows, few)
         distributed.barrier()
     assert not distributed.is_initialized()
 
@@ -170,6 +155,7 @@ def test_torchrun_two_processes_give_the_single_process_results(tmp_path):
     assert one["models"]["test_distributed:noisy_test_images"]["metrics"]["pairwise_ssim"]["n"] == 100
 
 
+@pytest.mark.slow
 def test_torchrun_eval_ddim_dash_n_256_equals_one_process(tmp_path):
     # the command line of the docs: `torchrun --nproc_per_node=2 -m genbench eval ddim -n 256` (its -n
     # reaches genbench); 256 is not a multiple of the batch size (the default preset's 50, one

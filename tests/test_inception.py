@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 from genbench.features.inception import WEIGHTS, InceptionV3FID, resize_tf1_bilinear
 from genbench.features.weights import WeightsError, WeightsWarning
 from genbench.io import sha256_file
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """A plain (non-editable) install carries the bundled weights and statistics: build the wheel,
 install it without dependencies into a folder of its own, and run a tiny evaluation from another
-directory with nothing of the repository on the path."""
+directory with nothing of the repository on the path. A wheel build, an install and a run in fresh
+processes (~40 s on a 2-core CPU): marked slow (``-m slow``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +26,7 @@ sys.exit(main(["run", "--preset", "smoke", "--models", "vae,gan", "-n", "20", "-
 """
 
 
+@pytest.mark.slow
 def test_wheel_install_runs_an_evaluation_from_another_directory(tmp_path):
     source, wheels, site, elsewhere = (tmp_path / name for name in ("source", "wheels", "site", "elsewhere"))
     elsewhere.mkdir()

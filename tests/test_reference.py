@@ -13,11 +13,11 @@ from PIL import Image
 import genbench as gb
 from genbench.cli import main
 from genbench.data.shapes32 import shapes32
-from genbench.generators.sources import CallableGenerator
+from genbench.generators.user import CallableGenerator
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.metrics.kid import kid
 from genbench.metrics.registry import MetricFamily, MetricInfo, families, register_family
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 N_REF, N = 120, 40
 CFG = EvalConfig(n=N, batch_size=N, extractor="shapes-net", resamples=4, kid_subsets=10, kid_subset_size=N)
@@ -32,15 +32,13 @@ GEN = CallableGenerator(held_out_images, "held-out")
 
 
 @pytest.fixture(scope="module")
-def ref_files(tmp_path_factory):
+def ref_files(tmp_path_factory, image_folder):
     """The same N_REF shapes32 test images as a PNG folder, an NHWC .npz, an ADM batch, clean-fid
     stats with their _kid.npz, a pytorch-fid .npz and a genbench reference file."""
     root = tmp_path_factory.mktemp("refs")
     images = shapes32("test", 0, N_REF).images
     nhwc = images.permute(0, 2, 3, 1).numpy()
-    (root / "pngs").mkdir()
-    for i, img in enumerate(nhwc):
-        Image.fromarray(img).save(root / "pngs" / f"{i:04d}.png")
+    image_folder(root / "pngs", nhwc, pad=4)
     np.savez(root / "samples.npz", arr_0=nhwc)
     ext = get_extractor("shapes-net", device="cpu")
     feats = ext.features(images).double().numpy()
@@ -107,13 +105,10 @@ def test_shapes32_split_without_bundled_stats_equals_its_images_as_a_folder(ref_
     assert computed["metrics"].keys() == folder["metrics"].keys()
 
 
-def test_image_references_are_cached_by_content(tmp_path, monkeypatch):
+def test_image_references_are_cached_by_content(tmp_path, monkeypatch, image_folder):
     import genbench.reference.cache as cache
 
-    folder = tmp_path / "pngs"
-    folder.mkdir()
-    for i, img in enumerate(shapes32("test", 0, 30).images.permute(0, 2, 3, 1).numpy()):
-        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    folder = image_folder(tmp_path / "pngs", shapes32("test", 0, 30).images)
     ext = get_extractor("shapes-net")
     first = gb.Reference.load(folder, ext, progress=False)
     assert first.provenance["cache"] and first.provenance["input"]["n"] == 30
@@ -203,7 +198,7 @@ def test_baseline_records_the_reference_and_check_reuses_it(ref_files, tmp_path,
     assert "PASS" in table and "precision" in table and "kid" not in table
 
 
-def test_torchvision_root_equals_its_images_as_a_folder(tmp_path):
+def test_torchvision_root_equals_its_images_as_a_folder(tmp_path, image_folder):
     from test_sources import _noise, _write_idx  # the fake MNIST root's writer
 
     raw = tmp_path / "mnist" / "MNIST" / "raw"
@@ -212,9 +207,7 @@ def test_torchvision_root_equals_its_images_as_a_folder(tmp_path):
     for prefix, array in (("train", digits), ("t10k", digits[:3])):
         _write_idx(raw / f"{prefix}-images-idx3-ubyte", 0x803, array)
         _write_idx(raw / f"{prefix}-labels-idx1-ubyte", 0x801, np.zeros(len(array), np.uint8))
-    (tmp_path / "pngs").mkdir()
-    for i, digit in enumerate(digits):
-        Image.fromarray(digit, mode="L").save(tmp_path / "pngs" / f"{i:02d}.png")
+    image_folder(tmp_path / "pngs", digits, pad=2)  # grayscale: mode L
     ext = get_extractor("shapes-net")  # 32×32 only: both sides resized by --resize-inputs
     refs = [gb.Reference.load(tmp_path / name, ext, resize_inputs=32, progress=False) for name in ("mnist", "pngs")]
     assert refs[0].provenance["input"]["conversions"] == {"L": 30} == refs[1].provenance["input"]["conversions"]

@@ -9,29 +9,26 @@ import pickle
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import genbench as gb
 from genbench.errors import GenbenchError
-from genbench.generators.sources import CallableGenerator
+from genbench.generators.user import CallableGenerator
 from genbench.harness.runner import EvalConfig, evaluate
 from genbench.metrics.frechet import frechet_distance
 from genbench.reference import (ReadingOptions, Reference, ReferenceKind, Spec, holds_images, implied_extractor_options,
                                 kind_of, kinds, load_reference_images, register_kind, resolve_extractor,
                                 unregister_kind)
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 from test_sources import _noise, _write_idx
 
 BUILT_IN = ["cleanfid", "shapes32", "pickle", "genbench", "adm", "foreign", "npz", "zip", "torchvision", "folder"]
 
 
 @pytest.fixture
-def specs(tmp_path):
+def specs(tmp_path, image_folder):
     """One spec of every built-in kind that lives in files (tiny, never loaded), keyed by kind."""
     images = _noise(0, (4, 32, 32, 3))
-    (tmp_path / "pngs").mkdir()
-    for i, img in enumerate(images):
-        Image.fromarray(img).save(tmp_path / "pngs" / f"{i}.png")
+    image_folder(tmp_path / "pngs", images, pad=1)
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "pngs.zip", "w") as archive:

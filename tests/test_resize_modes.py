@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from genbench.data.sources import _read_rgb
 from genbench.features.inception import PREPROCESSING, InceptionV3FID, inception_input, resize_pil_bicubic_float
@@ -55,16 +54,10 @@ def weights_path(random_inception_state, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> list:
-    """PNG files of the odd sizes, one of them grayscale."""
-    root = tmp_path_factory.mktemp("odd_sizes")
-    paths = []
-    for i, (h, w) in enumerate(SIZES):
-        paths.append(root / f"{i}.png")
-        Image.fromarray(_uint8(i, (h, w, 3))).save(paths[-1])
-    paths.append(root / "gray.png")
-    Image.fromarray(_uint8(9, (40, 33))).save(paths[-1])
-    return paths
+def files(tmp_path_factory, image_folder) -> list:
+    """PNG files of the odd sizes, and a grayscale one (the last)."""
+    images = [_uint8(i, (h, w, 3)) for i, (h, w) in enumerate(SIZES)] + [_uint8(9, (40, 33))]
+    return sorted(image_folder(tmp_path_factory.mktemp("odd_sizes"), images, pad=1).iterdir())
 
 
 def _cleanfid_network_input(path) -> torch.Tensor:

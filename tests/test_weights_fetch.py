@@ -206,18 +206,12 @@ def test_inception_weights_on_first_use(online, served, random_inception_state, 
     assert len(served.requests) == 1 and _files(weights_dir()) == []
 
 
-def _pngs(folder: Path, n: int = 2) -> Path:
-    folder.mkdir()
-    for i in range(n):
-        Image.fromarray(np.full((8, 8, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
-    return folder
-
-
-def test_cli_offline_flag_refuses_in_one_line(online, served, monkeypatch, capsys):
+def test_cli_offline_flag_refuses_in_one_line(online, served, monkeypatch, capsys, image_folder):
     import genbench.features.inception as inception
 
     monkeypatch.setattr(inception, "WEIGHTS", dataclasses.replace(inception.WEIGHTS, url=served.url("/w.pth")))
-    a, b = _pngs(online / "a"), _pngs(online / "b")
+    a, b = (image_folder(online / name, [np.full((8, 8, 3), 40 * i, np.uint8) for i in range(2)], pad=1)
+            for name in "ab")
     code = main(["--offline", "fid", str(a), str(b), "--quiet", "--workers", "0", "--no-cache"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and served.requests == []

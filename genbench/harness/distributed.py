@@ -12,11 +12,12 @@ Conventions:
 - Sample indices are sharded in contiguous blocks in rank order (``shard_range``): concatenating
   the ranks' rows in rank order gives sample order. Shards are whole units (micro-batches, see
   ``genbench.microbatch``) except where n cuts the last one; their unit counts differ by at most 1.
-- ``all_reduce_stats`` sums FeatureStats (n, Σx, Σxxᵀ in float64) over ranks; ``gather_rows``
-  concatenates per-sample rows in sample order on every rank. Tensors travel on the backend's
+- ``gather_rows`` concatenates per-sample rows in sample order on every rank. Tensors travel on the backend's
   device (CUDA for nccl, CPU for gloo) and come back on the CPU.
 - Every rank must call each collective in the same order (as in any torch.distributed program).
-  Only rank 0 (``is_main()``) should print results or write files.
+  Only rank 0 (``is_main()``) should print results; files go through ``harness.outputs.RunFolder``,
+  which writes on rank 0 only. Moments summed across ranks bit-exactly: ``ExactSums.all_reduce``
+  (``genbench.metrics.exact_sums``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from genbench.metrics.stats import FeatureStats, check_same_space
 
 Rows = torch.Tensor | np.ndarray
 
@@ -150,35 +150,6 @@ def shard_range(n: int, rank: int, world: int, unit: int = 1) -> range:
     base, extra = divmod(-(-n // unit), world)
     first = rank * base + min(rank, extra)
     return range(min(n, first * unit), min(n, (first + base + (rank < extra)) * unit))
-
-
-def all_reduce_stats(stats: FeatureStats) -> FeatureStats:
-    """Sum ``stats`` (n, Σx, Σxxᵀ) over all ranks, in place; return it. Afterwards every rank holds
-    the statistics of the union of all shards (equal to single-process statistics up to float64
-    summation order). Raw rows (kept while n ≤ d) survive when every rank kept them and the total
-    is still ≤ d; they are gathered in rank order. Raises ProvenanceMismatch if ranks disagree on
-    the feature space, ValueError on different dimensions."""
-    if world_size() == 1:
-        return stats
-    keeps = stats._rows is not None  # FeatureStats drops its rows once n > d
-    metas = _all_gather_object((stats.dim, stats.provenance, keeps))
-    for r, (dim, provenance, _) in enumerate(metas):
-        if dim != stats.dim:
-            raise ValueError(f"feature dimension differs across ranks: rank {rank()} has {stats.dim}, rank {r} {dim}")
-        check_same_space(stats.provenance, provenance, f"rank {rank()}'s statistics", f"rank {r}'s statistics")
-    device = _comm_device()
-    n = torch.tensor([stats.n], dtype=torch.int64, device=device)
-    total = torch.tensor(stats.sum, dtype=torch.float64, device=device)
-    outer = torch.tensor(stats.sum_outer, dtype=torch.float64, device=device)
-    for t in (n, total, outer):
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    keep_rows = all(k for _, _, k in metas) and int(n.item()) <= stats.dim
-    rows = gather_rows(stats.rows) if keep_rows else None  # same decision on every rank
-    stats.n = int(n.item())
-    stats.sum = total.cpu().numpy()
-    stats.sum_outer = outer.cpu().numpy()
-    stats._rows = ([] if rows is None else [rows]) if keep_rows else None
-    return stats
 
 
 def gather_rows(x: Rows | None) -> Rows | None:

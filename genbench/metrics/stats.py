@@ -84,25 +84,6 @@ class FeatureStats:
         self._keep(x)
         return self
 
-    def merge(self, other: "FeatureStats") -> "FeatureStats":
-        """Add another partial result in place: the stats of the union of both sample sets (shards
-        computed by separate processes, the partial results of a streaming loop). Both must come
-        from the same feature space (``ProvenanceMismatch`` otherwise). The float64 sums round, so
-        the last bits depend on how the rows were split; ``ExactSums``
-        (``genbench.metrics.exact_sums``, what ``StreamingFID`` keeps) merges exactly."""
-        if other.dim != self.dim:
-            raise ValueError(f"feature dimension mismatch: {self.dim} vs {other.dim}")
-        check_same_space(self.provenance, other.provenance, "these statistics", "the merged statistics")
-        self.n += other.n
-        self.sum += other.sum
-        self.sum_outer += other.sum_outer
-        if other._rows is None:
-            self._rows = None
-        else:
-            for r in other._rows:
-                self._keep(r)
-        return self
-
     def _keep(self, x: np.ndarray) -> None:
         if self._rows is None:
             return

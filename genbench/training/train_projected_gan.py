@@ -2,7 +2,7 @@
 projected discriminator on the frozen KL autoencoder's encoder; bundle its EMA generator as
 ``reference_models/gan-generator.safetensors``.
 
-    python -m genbench.training.train_projected_gan [--steps 1500] [--lr-decay-from 600] [--threads 1]
+    python -m genbench.training.train_projected_gan [--steps 800] [--lr-decay-from 400] [--threads 1]
 
 Networks (``genbench.nn.projected_gan``): G = ``VAEDecoderGenerator`` initialised from the bundled
 ``vae`` weights (z ~ N(0, I) of the VAE's latent size → images in [−1, 1], one network evaluation);
@@ -54,14 +54,14 @@ VAE_WEIGHTS = "vae"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m genbench.training.train_projected_gan",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=1500, help="G steps (one D step each)")
+    p.add_argument("--steps", type=int, default=800, help="G steps (one D step each)")
     p.add_argument("--ema", type=float, default=0.995, help="EMA decay of the bundled generator")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate of D")
     p.add_argument("--g-lr", type=float, default=1e-4, help="Adam learning rate of G (the warm-started decoder)")
     p.add_argument("--betas", type=float, nargs=2, default=[0.0, 0.9])
     p.add_argument("--d-width", type=int, default=64, help="channels of every discriminator head")
-    p.add_argument("--lr-decay-from", type=int, default=600, metavar="STEP",
+    p.add_argument("--lr-decay-from", type=int, default=400, metavar="STEP",
                    help="decay both learning rates linearly to 0 from STEP to --steps (>= --steps: constant)")
     add_loop_args(p, log_every=20, sample_every=100, monitor=N_MONITOR,
                   monitor_help=FID_MONITOR_HELP)

@@ -1,6 +1,6 @@
-"""`genbench fid A B` against pytorch-fid on the same folders and the same (random) Inception weights,
-and the kinds of side it takes: folders, .npz samples, genbench and foreign statistics files,
-shapes32; pickles refused."""
+"""`genbench fid A B` (``genbench.cli.fid``) against pytorch-fid on the same folders and the same
+(random) Inception weights, and the kinds of side it takes: folders, .npz samples, genbench and
+foreign statistics files, shapes32; pickles refused."""
 
 from __future__ import annotations
 
@@ -9,26 +9,23 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from genbench.cli import main
 from genbench.data.shapes32 import shapes32
 from genbench.features.inception import InceptionV3FID
 from genbench.metrics.stats import FeatureStats
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory, random_inception_state):
+def folders(tmp_path_factory, random_inception_state, image_folder):
     """Two folders of 12 PNGs each (shapes32 test images, the second set noisier) and the weights file."""
     root = tmp_path_factory.mktemp("fid")
     rng = np.random.default_rng(0)
     images = shapes32("test", 0, 24).images.permute(0, 2, 3, 1).numpy()
     for name, part, noise in (("a", images[:12], 0), ("b", images[12:], 40)):
-        (root / name).mkdir()
         noisy = np.clip(part.astype(np.int16) + rng.integers(-noise, noise + 1, part.shape), 0, 255).astype(np.uint8)
-        for i, img in enumerate(noisy):
-            Image.fromarray(img).save(root / name / f"{i:03d}.png")
+        image_folder(root / name, noisy)
     weights = root / "pt_inception-random.pth"
     torch.save(random_inception_state, weights)
     return root / "a", root / "b", weights
@@ -71,13 +68,10 @@ def test_fid_of_two_folders_agrees_with_pytorch_fid(folders, random_inception_st
     assert from_folder == pytest.approx(from_stats, rel=1e-5)
 
 
-def test_sides_of_every_kind_give_the_same_moments(tmp_path, capsys):
+def test_sides_of_every_kind_give_the_same_moments(tmp_path, capsys, image_folder):
     images = shapes32("test", 0, 60).images
     np.savez(tmp_path / "samples.npz", arr_0=images.permute(0, 2, 3, 1).numpy())  # NHWC, as the ADM evaluator
-    folder = tmp_path / "pngs"
-    folder.mkdir()
-    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
-        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    image_folder(tmp_path / "pngs", images)
     ext = get_extractor("shapes-net", device="cpu")
     stats = FeatureStats.from_features(ext.features(images), ext.provenance())
     stats.save(tmp_path / "genbench_stats.npz")
@@ -119,14 +113,11 @@ def test_bad_sides_are_one_line_errors(tmp_path, capsys):
     assert "does not take --resize" in capsys.readouterr().err
 
 
-def test_stats_file_is_a_side_and_pytorch_fid_reads_it(tmp_path, capsys):
+def test_stats_file_is_a_side_and_pytorch_fid_reads_it(tmp_path, capsys, image_folder):
     import pytorch_fid.fid_score
 
-    folder = tmp_path / "pngs"
-    folder.mkdir()
     images = shapes32("test", 0, 30).images
-    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
-        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    folder = image_folder(tmp_path / "pngs", images)
     out = tmp_path / "ref.npz"
     assert main(["stats", str(folder), "-o", str(out), "--extractor", "shapes-net", "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == str(out)

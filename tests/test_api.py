@@ -1,6 +1,7 @@
-"""The one-call Python API: ``gb.fid`` gives the number ``genbench fid`` prints on folders, .npz
-samples, statistics files, tensors, arrays and generator callables (bit for bit: the same code
-path), with ``genbench eval``'s interval; ``gb.compare_sets`` gives ``genbench eval``'s metrics."""
+"""The one-call Python API (``genbench.api``): ``gb.fid`` gives the number ``genbench fid`` prints on
+folders, .npz samples, statistics files, tensors, arrays and generator callables (bit for bit: the
+same code path), with ``genbench eval``'s interval; ``gb.compare_sets`` gives ``genbench eval``'s
+metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import genbench as gb
 from genbench.cli import main
@@ -31,7 +31,7 @@ def noisy(seed: int, start: int, n: int) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def sides(tmp_path_factory):
+def sides(tmp_path_factory, image_folder):
     """Two image sets (shapes32 test images; noisy train images) as tensors, .npz files and PNG folders,
     and a genbench statistics file of the first."""
     root = tmp_path_factory.mktemp("api")
@@ -39,10 +39,7 @@ def sides(tmp_path_factory):
     paths = {}
     for name, images in (("a", a), ("b", b)):
         np.savez(root / f"{name}.npz", arr_0=images.permute(0, 2, 3, 1).numpy())  # NHWC, as ADM's files
-        (root / name).mkdir()
-        for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
-            Image.fromarray(img).save(root / name / f"{i:03d}.png")
-        paths[name] = (root / f"{name}.npz", root / name)
+        paths[name] = (root / f"{name}.npz", image_folder(root / name, images))
     assert main(["stats", str(root / "a"), "-o", str(root / "a_stats.npz"), "--extractor", "shapes-net",
                  "--quiet"]) == 0
     with np.load(root / "a_stats.npz") as f:  # pytorch-fid's layout: mu and sigma only

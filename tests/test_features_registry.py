@@ -1,8 +1,11 @@
+"""The feature-extractor registry (``genbench.features.registry``): extractors from the entry-point
+group, family names (``clip:``), unknown names refused naming the known ones."""
+
 from importlib.metadata import EntryPoint
 
 import pytest
 
-import genbench.registry as registry
+import genbench.features.registry as registry
 from genbench.errors import GenbenchError
 
 

@@ -1,14 +1,22 @@
-"""`genbench baseline` / `genbench check` and the pytest plugin: unchanged passes, degraded fails."""
+"""`genbench baseline` / `genbench check` (``genbench.cli.check``, ``genbench.testing``) and the pytest
+plugin: unchanged passes, degraded fails; both commands work without pytest installed, the fixture
+lives in the plugin, and a file that is not a baseline is one error line."""
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
 from genbench.cli import main
-from genbench.generators.sources import CallableGenerator
+from genbench.generators.user import CallableGenerator
 from genbench.harness.presets import get_preset
 from genbench.harness.runner import EvalConfig
 from genbench.metrics.registry import judged_metrics
+from test_cli import _one_error_line
+from test_user_generators import _samples_npz
 
 GENERATORS = '''
 import torch
@@ -93,3 +101,73 @@ def test_bundled_generator_check_with_the_smoke_preset(tmp_path, monkeypatch, ca
     assert main(["check", "degraded_bundled:noisy_gan", "--baseline", str(baseline), "--quiet"]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and " worse\n" in out
+
+
+BLOCK_PYTEST = textwrap.dedent('''
+    import importlib.abc
+    import sys
+
+    class BlockPytest(importlib.abc.MetaPathFinder):  # as if the test extra were not installed
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("pytest", "_pytest"):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, BlockPytest())
+    for name in [m for m in sys.modules if m.split(".")[0] in ("pytest", "_pytest")]:
+        del sys.modules[name]
+    try:
+        import pytest
+    except ModuleNotFoundError:
+        pass
+    else:
+        raise SystemExit("pytest is still importable")
+
+    import genbench.cli
+    import genbench.testing
+    from genbench.testing import check_against_baseline, record_baseline
+
+    rc = genbench.cli.main(["baseline", "qa_papercut_gen:clean", "-n", "20", "--batch-size", "20",
+                            "--resamples", "2", "-o", "baseline.json", "--quiet"])
+    assert rc == 0, rc
+    # check imports what it needs, then stops on the bad tolerance before sampling (exit 2)
+    rc = genbench.cli.main(["check", "qa_papercut_gen:clean", "--baseline", "baseline.json",
+                            "--tolerance", "fid=abc"])
+    assert rc == 2, rc
+    assert not [m for m in sys.modules if m.split(".")[0] in ("pytest", "_pytest")]
+    print("ok")
+''')
+
+
+def test_baseline_and_check_work_without_pytest(tmp_path):
+    (tmp_path / "qa_papercut_gen.py").write_text(textwrap.dedent('''
+        from genbench.data.shapes32 import shapes32
+
+        def clean(seed, start, n):
+            return shapes32("test", start, n).images
+    '''))
+    proc = subprocess.run([sys.executable, "-c", BLOCK_PYTEST], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # cwd: "" on sys.path
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "ok"
+    assert "--tolerance takes METRIC=VALUE" in proc.stderr
+    assert (tmp_path / "baseline.json").is_file()
+
+
+def test_the_fixture_lives_in_the_pytest_plugin(genbench_check):
+    import genbench.pytest_plugin
+    import genbench.testing
+
+    assert callable(genbench_check)  # the entry point (pyproject.toml pytest11) registered it
+    assert not hasattr(genbench.testing, "genbench_check")  # one home: the plugin imports testing, not back
+
+
+@pytest.mark.parametrize("content", ['{"models": {}}', '{"models": {"a": {"metrics": {}}, "b": {"metrics": {}}}, '
+                                     '"provenance": {"config": {}}}', "[1, 2]", "not json"],
+                         ids=["no-provenance", "two-models", "list", "not-json"])
+def test_check_against_a_file_that_is_not_a_baseline(tmp_path, capsys, content):
+    samples = _samples_npz(tmp_path / "samples.npz")
+    bad = tmp_path / "results.json"
+    bad.write_text(content)
+    assert main(["check", str(samples), "--baseline", str(bad), "--quiet"]) == 2
+    assert str(bad) in _one_error_line(capsys.readouterr().err)

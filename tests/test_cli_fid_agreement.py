@@ -33,7 +33,6 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 N = 12  # images per side: Inception runs at 299×299, so every image costs ~0.1 s on a CPU
 GOAL = 1e-6  # the product's agreement goal, relative
@@ -43,20 +42,18 @@ GOAL = 1e-6  # the product's agreement goal, relative
 TOOL_REL = 1e-5
 
 
-def _write_pngs(folder: Path, seed: int) -> None:
-    """N 32×32 RGB PNGs: smooth random fields, a per-image colour cast and fine noise, so that the
-    features vary from image to image (the covariance terms of the FID are not negligible)."""
+def _smooth_images(seed: int) -> np.ndarray:
+    """N 32×32 RGB images (N×H×W×C uint8): smooth random fields, a per-image colour cast and fine noise,
+    so that the features vary from image to image (the covariance terms of the FID are not negligible)."""
     rng = np.random.default_rng(seed)
     low = torch.from_numpy(rng.standard_normal((N, 3, 4, 4)))
     smooth = torch.nn.functional.interpolate(low, size=(32, 32), mode="bicubic", align_corners=False).numpy()
     pixels = 128 + 60 * smooth + 40 * rng.standard_normal((N, 3, 1, 1)) + 10 * rng.standard_normal((N, 3, 32, 32))
-    folder.mkdir()
-    for i, img in enumerate(np.clip(pixels, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)):
-        Image.fromarray(img).save(folder / f"{i:03d}.png")
+    return np.clip(pixels, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
 
 
 @pytest.fixture(scope="module")
-def tools(tmp_path_factory, random_inception_state):
+def tools(tmp_path_factory, random_inception_state, image_folder):
     """Folders ``a`` and ``b``; the random weights in both tools' hub caches (the pytorch-fid file is
     also genbench's ``--weights``: torch-fidelity's file has the same state-dict keys and is loaded
     strictly); and the subprocess environment: that TORCH_HOME, a private GENBENCH_HOME, no GPU."""
@@ -64,8 +61,8 @@ def tools(tmp_path_factory, random_inception_state):
     import torch_fidelity.feature_extractor_inceptionv3 as tfi
 
     root = tmp_path_factory.mktemp("fid_cli")
-    _write_pngs(root / "a", seed=1)
-    _write_pngs(root / "b", seed=2)
+    image_folder(root / "a", _smooth_images(seed=1))
+    image_folder(root / "b", _smooth_images(seed=2))
     checkpoints = root / "torch" / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
     files = [checkpoints / Path(urlparse(url).path).name

@@ -1,6 +1,6 @@
-"""The leaderboard's rank rule on constructed intervals: a model's rank is 1 + the number of
-models better than it with confidence (interval entirely on the better side), so overlaps never
-chain; and the sample-count warnings, per metric."""
+"""The leaderboard's rank rule (``genbench.reports.leaderboard``) on constructed intervals: a model's
+rank is 1 + the number of models better than it with confidence (interval entirely on the better side),
+so overlaps never chain; the sample-count warnings, per metric; and report.md ranks by the same rule."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from genbench.reports.leaderboard import (better_with_confidence, board_warnings, confident_ranks, leaderboard,
-                                          ranked_rows, sample_count_warnings)
+                                          rank_rule, ranked_rows, sample_count_warnings)
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "reports" / "example" / "results.json"
 
 
 def rec(value, lo=None, hi=None, n=200):
@@ -136,7 +137,7 @@ def test_board_warnings_name_unranked_models():
 def test_the_default_run_ranks_ldm_first_and_warns_of_nothing():
     """reports/example (the default run): every pair of models whose FID intervals are apart gets
     different ranks, the LDM is first, and the n of pairwise SSIM (pairs) raises no warning."""
-    results = json.loads((ROOT / "reports" / "example" / "results.json").read_text())
+    results = json.loads(EXAMPLE.read_text())
     rows = {r["model"]: r for r in ranked_rows(results["models"], "fid")}
     assert rows["ldm"]["rank"] == 1
     for a, b in itertools.combinations(rows, 2):
@@ -152,7 +153,7 @@ def test_the_default_run_ranks_ldm_first_and_warns_of_nothing():
 
 @pytest.mark.parametrize("metric", ["recall", "precision", "is"])
 def test_higher_is_better_metrics_of_the_default_run(metric):
-    results = json.loads((ROOT / "reports" / "example" / "results.json").read_text())
+    results = json.loads(EXAMPLE.read_text())
     rows = ranked_rows(results["models"], metric)
     values = [r[metric] for r in rows]
     assert values == sorted(values, reverse=True)
@@ -160,3 +161,15 @@ def test_higher_is_better_metrics_of_the_default_run(metric):
     for r in rows[1:]:
         if r[f"{metric} 95% CI"][1] < best[f"{metric} 95% CI"][0]:
             assert r["rank"] > 1
+
+
+def test_report_md_ranks_by_the_same_rule():
+    from genbench.reports.run_report import report_markdown
+
+    results = json.loads(EXAMPLE.read_text())
+    report = report_markdown(results)
+    section = report.split("## Ranking by FID", 1)[1].split("\n## ", 1)[0]
+    assert rank_rule("fid") in section and "Warning" not in section
+    rows = [line.strip("| ").split(" | ")[:2] for line in section.splitlines() if line.startswith("| ")][1:]
+    assert rows[0][1] == "ldm" and rows[0][0].lstrip("=") == "1"
+    assert {m for _, m in rows} == set(results["models"])

@@ -1,6 +1,7 @@
-"""The families beyond the anchors as registered metrics: Vendi by default, the others by name;
-memorization metrics catch a generator that copies its training data and pass held-out data;
-CMMD and FD-DINOv2 read a second feature space and the reference's images in it."""
+"""The families beyond the anchors (``genbench.metrics.beyond``) as registered metrics: Vendi by
+default, the others by name; memorization metrics catch a generator that copies its training data
+and pass held-out data; CMMD and FD-DINOv2 read a second feature space and the reference's images in
+it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from genbench.metrics.cmmd import cmmd
 from genbench.metrics.frechet import frechet_distance
 from genbench.metrics.registry import select_families
 from genbench.metrics.vendi import vendi_score
-from genbench.registry import get_extractor
+from genbench.features.registry import get_extractor
 
 CFG = EvalConfig(n=200, batch_size=200, resamples=4, kid_subsets=10, kid_subset_size=200)
 MEMO = ("fid", "authpct", "ct", "mifid")

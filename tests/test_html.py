@@ -1,6 +1,6 @@
-"""The leaderboard page (`genbench compare --format html`): one self-contained file with the run's
-trilemma plot above the table and each model's sample grid as a thumbnail in its row, all as
-``data:`` URIs, text escaped, nothing fetched.
+"""The leaderboard page (`genbench compare --format html`, ``genbench.reports.html``): one
+self-contained file with the run's trilemma plot above the table and each model's sample grid as a
+thumbnail in its row, all as ``data:`` URIs, text escaped, nothing fetched.
 
 The fast tests parse the page (html.parser). The slow ones open it in headless Chromium (Debian's
 `chromium` package; skipped without it): every image decodes, one thumbnail per model, a click on

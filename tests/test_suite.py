@@ -1,4 +1,5 @@
-"""`genbench run --config suite.toml`: a suite of a user's own models (a callable, a folder of
+"""`genbench run --config suite.toml` (``genbench.harness.suite``, the suite file read by
+``genbench.harness.presets``): a suite of a user's own models (a callable, a folder of
 samples, a bundled model) gives the trilemma table, a leaderboard and its HTML page, times every
 sampled generator, says "stored" for the folder, and resumes after an interrupt without sampling
 the finished models again."""
@@ -8,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from PIL import Image
 
 from genbench.cli import main
 from genbench.data.shapes32 import shapes32
@@ -24,12 +24,10 @@ def held_out(seed: int, start: int, n: int):
 
 
 @pytest.fixture
-def suite(tmp_path, monkeypatch):
-    (tmp_path / "samples").mkdir()
-    for i, img in enumerate(shapes32("test", 0, N).images.permute(0, 2, 3, 1).numpy()):
-        Image.fromarray(img).save(tmp_path / "samples" / f"{i:02d}.png")
+def suite(tmp_path, monkeypatch, image_folder):
+    image_folder(tmp_path / "samples", shapes32("test", 0, N).images, pad=2)
     monkeypatch.syspath_prepend(str(tmp_path))
-    (tmp_path / "usergen.py").write_text("from test_suite_config import held_out\n")
+    (tmp_path / "usergen.py").write_text("from test_suite import held_out\n")
     path = tmp_path / "suite.toml"
     path.write_text(f"""
 n = {N}

@@ -134,6 +134,16 @@ def add_reference_options(p: argparse.ArgumentParser, with_metrics: bool = True)
     add_reading_options(g)
 
 
+def add_report_options(p: argparse.ArgumentParser, out_help: str) -> None:
+    """The options of the commands that evaluate many models against one reference and write a
+    report (``run``, ``sweep``): --out, --device, --format, --quiet and the reference options."""
+    add_out(p, out_help)
+    add_device(p)
+    add_format(p)
+    add_quiet(p)
+    add_reference_options(p, with_metrics=False)
+
+
 GENERATOR_OPTIONS = ("sampler", "steps", "eta", "spacing", "sigma_hat", "variance", "guidance", "micro_batch",
                      "negative_prompt", "dtype", "prompts")
 

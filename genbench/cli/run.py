@@ -27,11 +27,7 @@ def add_parser(sub) -> None:
     options.add_num_samples(p, "samples per model (default: the suite's)")
     options.add_seed(p, from_suite=True)
     p.add_argument("--name", default=None, help="run name: the report goes to reports/<name>/ (default: preset-time)")
-    options.add_out(p, "report folder (overrides --name)")
-    options.add_device(p)
-    options.add_format(p)
-    options.add_quiet(p)
-    options.add_reference_options(p, with_metrics=False)
+    options.add_report_options(p, "report folder (overrides --name)")
     p.set_defaults(func=run)
 
 

@@ -63,11 +63,7 @@ def add_parser(sub) -> None:
     options.add_seed(p)
     options.add_batch_size(p)
     p.add_argument("--resamples", type=int, default=20, help="half-sampling resamples for the FID intervals")
-    options.add_out(p, "folder for sweep.* (ddim) or guidance.* (guidance): json, csv, md, png")
-    options.add_device(p)
-    options.add_format(p)
-    options.add_quiet(p)
-    options.add_reference_options(p, with_metrics=False)
+    options.add_report_options(p, "folder for sweep.* (ddim) or guidance.* (guidance): json, csv, md, png")
     p.set_defaults(func=run)
 
 

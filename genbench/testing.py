@@ -9,7 +9,9 @@ pytest (the commands work without the test extra); the ``genbench_check`` fixtur
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,15 @@ from genbench.reports.compare import compare_metrics
 
 
 def record_baseline(generator: Generator | str, path: str | Path, config: EvalConfig | None = None,
-                    progress: bool = False, **evaluate_options: Any) -> dict:
-    """Evaluate ``generator`` (a Generator, or a spec loaded as ``genbench eval`` loads it;
-    ``evaluate_options``: ``reference``, ``extractor`` as ``evaluate`` takes them) and write its
-    results, with the settings used, to ``path``."""
+                    progress: bool = False, metrics: Sequence[str] | None = None, **evaluate_options: Any) -> dict:
+    """Evaluate ``generator`` (a Generator, or a spec loaded as ``genbench eval`` loads it) on
+    ``metrics`` (None: ``config.metrics``; ``evaluate_options``: ``reference``, ``extractor`` as
+    ``evaluate`` takes them) and write its results, with the settings used, to ``path``."""
     gen = load_model(ModelSpec(generator, generator)) if isinstance(generator, str) else generator
-    record = evaluate_model(gen, config or EvalConfig(), progress=progress, **evaluate_options).record
+    config = config or EvalConfig()
+    if metrics is not None:
+        config = dataclasses.replace(config, metrics=tuple(metrics))
+    record = evaluate_model(gen, config, progress=progress, **evaluate_options).record
     results = {"models": {record["meta"]["name"]: record}, "provenance": record.pop("provenance")}
     text = baseline_text(results)
     atomic_write_text(path, text)
@@ -55,7 +60,10 @@ def check_against_baseline(generator: Generator | str, path: str | Path, toleran
     micro-batch); return the comparison table and whether it passed (no metric "worse")."""
     old, recorded, micro_batch = _read_baseline(Path(path))
     config = EvalConfig(**{f.name: recorded[f.name] for f in fields(EvalConfig) if f.name in recorded})
-    gen = load_model(ModelSpec(generator, generator), micro_batch) if isinstance(generator, str) else generator
+    if isinstance(generator, str):  # a recorded micro-batch says the generator takes one, whatever its kind
+        gen = load_model(ModelSpec(generator, generator, {} if micro_batch is None else {"micro_batch": micro_batch}))
+    else:
+        gen = generator
     new = evaluate_model(gen, config, progress=progress, **evaluate_options).record["metrics"]
     table = compare_metrics(old, new, tolerances)
     return table, not (table["verdict"] == "worse").any()

@@ -171,3 +171,18 @@ def test_check_against_a_file_that_is_not_a_baseline(tmp_path, capsys, content):
     bad.write_text(content)
     assert main(["check", str(samples), "--baseline", str(bad), "--quiet"]) == 2
     assert str(bad) in _one_error_line(capsys.readouterr().err)
+
+
+def test_record_baseline_takes_the_metrics_and_check_reuses_them(tmp_path):
+    from genbench.generators.bundled import get_bundled
+    from genbench.harness.runner import EvalConfig
+    from genbench.testing import check_against_baseline, record_baseline
+
+    config = EvalConfig(n=20, batch_size=10, resamples=3)
+    written = record_baseline(get_bundled("vae", device="cpu", micro_batch=10), tmp_path / "b.json", config,
+                              metrics=["fid"])
+    (record,) = written["models"].values()
+    assert set(record["metrics"]) == {"fid"} and written["provenance"]["config"]["metrics"] == ["fid"]
+    table, passed = check_against_baseline("vae", tmp_path / "b.json")  # the recorded micro-batch, 10
+    assert passed and list(table.index) == ["fid"] and (table["verdict"] == "tie").all()
+    assert check_against_baseline(get_bundled("vae", device="cpu", micro_batch=10), tmp_path / "b.json")[1]

@@ -114,3 +114,9 @@ def test_guidance_sweep_needs_scales(capsys):
 def test_sweep_rejects_bad_lists(capsys):
     assert main(["sweep", "ddim", "--steps", "10,x"]) == 2
     assert "--steps takes comma-separated integers" in capsys.readouterr().err
+
+
+def test_a_sweep_without_rows_is_a_one_line_error(capsys):
+    assert main(["sweep", "ddim", "--eta", ",", "--no-sigma-hat", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no rows" in err[0]

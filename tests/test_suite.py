@@ -73,6 +73,18 @@ def test_a_suite_of_user_models_runs_resumes_and_renders(suite, tmp_path, capsys
     resumed = json.loads((out / "results.json").read_text())
     assert CALLS == [] and resumed["provenance"]["complete"] is True
     assert resumed["models"]["mine"] == models["mine"] and "vae" in resumed["models"]
+    assert list(resumed["models"]) == ["mine", "stored", "vae"] and resumed["provenance"]["resumed_models"] == [
+        "mine", "stored"]
+    # interrupted again, then restarted against another reference: nothing is kept (a FID against
+    # shapes32:train beside one against shapes32:test would be meaningless)
+    resumed["provenance"]["complete"] = False
+    (out / "results.json").write_text(json.dumps(resumed))
+    CALLS.clear()
+    assert main(["run", "--config", str(suite), "--out", str(out), "--quiet", "--ref", "shapes32:test",
+                 "--format", "json"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    assert CALLS and "resumed_models" not in again["provenance"]
+    assert again["models"]["mine"]["metrics"]["fid"] != models["mine"]["metrics"]["fid"]
     capsys.readouterr()
     assert main(["compare", str(out / "results.json"), "--format", "html"]) == 0
     page = capsys.readouterr().out

@@ -40,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
     allowed = tolerances(args.tolerance)
     # sampled as the baseline was: its micro-batch unless --micro-batch says otherwise
-    spec = ModelSpec(args.generator, args.generator, generator_options(args))
-    generator = load_model(spec, recorded_micro_batch(args.baseline), args.device)
+    options, recorded = generator_options(args), recorded_micro_batch(args.baseline)
+    if recorded is not None:  # a recorded micro-batch says the generator takes one, whatever its kind
+        options.setdefault("micro_batch", recorded)
+    generator = load_model(ModelSpec(args.generator, args.generator, options), device=args.device)
     table, passed = check_against_baseline(generator, args.baseline, allowed,
                                            progress=not args.quiet and distributed.is_main())
     if not distributed.is_main():

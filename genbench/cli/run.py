@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if args.num_samples is not None or args.seed is not None:
         suite = dataclasses.replace(suite, n=suite.n if args.num_samples is None else args.num_samples,
                                     seed=suite.seed if args.seed is None else args.seed)
+    # the reference and feature space are part of the suite: a resumed run must have the same
+    suite = dataclasses.replace(suite, reference=args.ref or suite.reference, extractor=args.extractor or suite.extractor)
     name = args.name or f"{suite.name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     out = Path(args.out) if args.out else Path("reports") / name
     ref, ext = reference_and_extractor(args, suite.reference, suite.extractor)

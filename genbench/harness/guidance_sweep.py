@@ -65,7 +65,7 @@ class GuidanceSweepConfig:
     eta: float = 0.0
     n: int = 1000
     seed: int = 0
-    batch_size: int = 125
+    batch_size: int = 50
     resamples: int = 20
     pairs: int = 100
     extractor: str = "shapes-net"

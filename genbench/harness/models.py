@@ -65,4 +65,9 @@ def load_model(spec: ModelSpec, micro_batch: int | None = None, device: str | No
                                 f"diffusers folder), not {spec.generator}")
         else:
             options |= {"prompts": prompts, "prompts_source": prompts_provenance(prompts_file, prompts)}
-    return load_generator(spec.generator, **options)
+    try:
+        return load_generator(spec.generator, **options)
+    except TypeError as exc:  # a plug-in class without a device (or other) keyword
+        if "device" in options and "device" in str(exc):
+            raise GenbenchError(f"generator {spec.generator!r} does not take a device; leave out --device") from None
+        raise

@@ -53,9 +53,15 @@ def evaluate_model(generator: Generator, config: EvalConfig, *, reference: Any =
             setattr(gen.meta, key, value)
     record = evaluate(gen, reference, config=config, extractor=extractor, progress=progress,
                       reference_options=reference_options)
-    record["throughput"] = stored_throughput(gen.meta.nfe) if getattr(generator, "stored", False) else gen.throughput()
-    first = gen.first
+    first = gen.first  # before the throughput's top-up calls, which sample from index 0 again
     captions = None
     if first is not None and hasattr(gen, "captions_for"):
         captions = list(gen.captions_for(0, len(first)))
+    if getattr(generator, "stored", False):
+        record["throughput"] = stored_throughput(gen.meta.nfe)
+    elif gen.calls:
+        record["throughput"] = gen.throughput()
+    else:  # a torchrun rank whose shard was empty: it timed nothing (rank 0 always samples and reports)
+        record["throughput"] = {"images_per_s": float("nan"), "ms_per_image": float("nan"), "nfe": gen.meta.nfe,
+                                "method": "this process sampled nothing"}
     return ModelResult(record, first, captions, gen)

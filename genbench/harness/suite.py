@@ -87,39 +87,56 @@ def run_suite(suite: Suite, out_dir: str | Path | None, device: str | None = Non
     Returns the results record {"models", "skipped", "provenance"}."""
     started = time.time()
     folder = RunFolder(out_dir)
-    results: dict[str, Any] = {"models": {}, "skipped": {}, "provenance": {}}
-    done, earlier_provenance = _unfinished_run_models(folder.path, suite)
-    results["provenance"] = earlier_provenance
-    pending = []
-    for row in rows if rows is not None else suite_rows(suite, device):
-        if row.label in done:
-            log(f"{row.label}: done in the interrupted run, kept", file=sys.stderr)
-        pending.append(row)
     config = suite.eval_config()
-    results_of = evaluate_rows([r for r in pending if r.label not in done], config, reference=reference,
-                               extractor=extractor, progress=progress, log=log,
-                               reference_options=reference_options, skip_missing_weights=True)
-    for row in pending:  # in suite order, resumed rows included
-        if row.label in done:
-            results["models"][row.label] = done[row.label]
-            continue
-        _, result = next(results_of)
+    done, earlier = _unfinished_run_models(folder.path, suite, _space(reference, extractor))
+    rows = list(rows if rows is not None else suite_rows(suite, device))
+    # finished records stay in results.json from the start, so a second interrupt cannot lose them
+    results: dict[str, Any] = {"models": dict(done), "skipped": {}, "provenance": dict(earlier)}
+    for label in done:
+        log(f"{label}: done in the interrupted run, kept", file=sys.stderr)
+    first_started = earlier.get("started") or dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat()
+    used_stems = {r.get("samples_grid", "")[len("samples_"):-len(".png")] for r in done.values()}
+    for row, result in evaluate_rows([r for r in rows if r.label not in done], config, reference=reference,
+                                     extractor=extractor, progress=progress, log=log,
+                                     reference_options=reference_options, skip_missing_weights=True):
         if isinstance(result, str):
             results["skipped"][row.label] = result
             continue
         record = result.record
         label = record["meta"]["name"] if row.keep_name else row.label
         results["provenance"] = {**record.pop("provenance"), "preset": suite.to_dict(), "command": command_line(),
-                                 "started": dt.datetime.fromtimestamp(started, dt.timezone.utc).isoformat(),
-                                 "complete": False}
-        record |= _write_samples(folder, label, result, config.n)
+                                 "started": first_started, "complete": False,
+                                 **({"resumed_models": sorted(done)} if done else {})}
+        record |= _write_samples(folder, _unique_stem(file_stem(label), used_stems), result, config.n)
         results["models"][label] = record
         folder.write_text("results.json", json.dumps(results, indent=2) + "\n")
     if not results["models"]:
         raise ValueError(f"no model of suite {suite.name!r} could be loaded: {results['skipped']}")
+    order = [r.label for r in rows]  # suite order (a model keeping its own name goes last)
+    results["models"] = dict(sorted(results["models"].items(),
+                                    key=lambda item: order.index(item[0]) if item[0] in order else len(order)))
     results["provenance"] |= {"complete": True, "wall_seconds": round(time.time() - started, 1)}
     write_report(results, folder)
     return results
+
+
+def _space(reference: Any, extractor: Any) -> dict[str, Any]:
+    """What a resumed record must share with this run: the reference's fingerprint and the
+    extractor's feature space (None for what is not known before loading)."""
+    prov = getattr(reference, "provenance", None) or {}
+    ext = extractor.provenance() if hasattr(extractor, "provenance") else {}
+    return {"fingerprint": prov.get("fingerprint"), "weights_sha256": ext.get("weights_sha256"),
+            "preprocessing": ext.get("preprocessing")}
+
+
+def _unique_stem(stem: str, used: set[str]) -> str:
+    """``stem``, or ``stem_2``, ``stem_3``… when another model's files already use it."""
+    unique, k = stem, 1
+    while unique in used:
+        k += 1
+        unique = f"{stem}_{k}"
+    used.add(unique)
+    return unique
 
 
 def file_stem(label: str) -> str:
@@ -128,14 +145,13 @@ def file_stem(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "model"
 
 
-def _write_samples(folder: RunFolder, label: str, result: ModelResult, n: int) -> dict[str, str]:
-    """The grid of the first samples (and, caption-conditioned, its prompts and every sample's prompt);
-    the record's fields naming them."""
+def _write_samples(folder: RunFolder, stem: str, result: ModelResult, n: int) -> dict[str, str]:
+    """The grid of the first samples, ``samples_<stem>.png`` (and, caption-conditioned, its prompts
+    and every sample's prompt); the record's fields naming them."""
     from genbench.reports.grids import save_grid_prompts
 
     if result.first is None or not folder.active:
         return {}
-    stem = file_stem(label)
     grid = folder.save_grid(result.first, f"samples_{stem}.png")
     fields = {"samples_grid": grid.name}
     if result.captions is not None:
@@ -146,10 +162,11 @@ def _write_samples(folder: RunFolder, label: str, result: ModelResult, n: int) -
     return fields
 
 
-def _unfinished_run_models(out: Path | None, suite: Suite) -> tuple[dict[str, dict], dict]:
+def _unfinished_run_models(out: Path | None, suite: Suite, space: dict[str, Any]) -> tuple[dict[str, dict], dict]:
     """(model records, provenance) of an interrupted run of the same suite in ``out`` (its
     results.json, written after every model, still ``"complete": false``), so a run started again
-    resumes; ({}, {}) when there is none, it completed, or the suite differs."""
+    resumes; ({}, {}) when there is none, it completed, the suite differs, or its reference or
+    feature space differs from ``space`` (``_space``)."""
     path = None if out is None else out / "results.json"
     if path is None or not path.is_file():
         return {}, {}
@@ -159,6 +176,10 @@ def _unfinished_run_models(out: Path | None, suite: Suite) -> tuple[dict[str, di
         return {}, {}
     provenance = earlier.get("provenance", {})
     if provenance.get("complete", True) or provenance.get("preset") != json.loads(json.dumps(suite.to_dict())):
+        return {}, {}
+    recorded = {"fingerprint": (provenance.get("reference") or {}).get("fingerprint"),
+                "weights_sha256": provenance.get("weights_sha256"), "preprocessing": provenance.get("preprocessing")}
+    if any(v is not None and recorded[k] != v for k, v in space.items()):
         return {}, {}
     labels = {m.label for m in suite.models}
     return {label: record for label, record in earlier.get("models", {}).items() if label in labels}, provenance

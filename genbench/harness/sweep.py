@@ -44,7 +44,7 @@ class SweepConfig:
     spacing: str = "uniform"
     n: int = 500
     seed: int = 0
-    batch_size: int = 125
+    batch_size: int = 50
     resamples: int = 20
     ssim_n: int = 100
     extractor: str = "shapes-net"
@@ -70,6 +70,10 @@ def variants(cfg: SweepConfig) -> list[tuple[str, dict]]:
             rows.append((SIGMA_HAT, {"sampler": "ddim", "eta": 0.0, "sigma_hat": True, "spacing": cfg.spacing}))
     if "dpmsolver++" in cfg.samplers:
         rows.append((DPM_SOLVER, {"sampler": "dpmsolver++"}))
+    if not rows:
+        from genbench.errors import GenbenchError
+
+        raise GenbenchError("the sweep has no rows: give at least one --eta, the σ̂ row or --sampler dpmsolver++")
     return rows
 
 

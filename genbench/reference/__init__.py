@@ -7,7 +7,7 @@ spec of any registered kind (``genbench.reference.builtin_kinds`` lists the buil
   genbench ships them for the extractor (``reference_stats/``), else computed from the images;
 - a genbench reference file (``genbench stats SOURCE -o FILE``: ``mu``, ``sigma``, ``n``,
   ``features``, ``provenance``), or the pair ``X.npz`` + ``X-sample.npz`` that ``genbench stats
-  --out-dir`` writes (either file names the pair): its recorded feature space must be the
+  --out`` writes (either file names the pair): its recorded feature space must be the
   extractor's;
 - foreign statistics: a pytorch-fid / clean-fid ``.npz`` (``mu``, ``sigma``; FID only), with
   clean-fid's ``<stem>_kid.npz`` (``feats``) beside it giving feature rows; an ADM evaluator

@@ -4,7 +4,7 @@
   as pytorch-fid reads them), ``n``, ``features`` (the float16 feature sample), ``cell_histogram``
   (shapes32 classifiers) and ``provenance`` (JSON: feature space, dataset, split, n, sample_n,
   genbench version); or the pair ``X.npz`` (``FeatureStats.save``) + ``X-sample.npz`` (the rest)
-  that ``genbench stats --out-dir`` writes and ``reference_stats/`` ships.
+  that ``genbench stats --out`` writes and ``reference_stats/`` ships.
 - foreign: pytorch-fid / clean-fid ``mu``, ``sigma`` (any float dtype, read as float64; an
   optional ``n``), clean-fid's ``<stem>_kid.npz`` (``feats``: feature rows) beside them. They
   record no feature space: the reader is given the extractor the user declared.

@@ -111,6 +111,14 @@ def random_inception_state() -> dict:
     return net.state_dict()
 
 
+@pytest.fixture(scope="session")
+def random_inception_weights(random_inception_state, tmp_path_factory):
+    """``random_inception_state`` saved as a .pth file in pytorch-fid's layout (also torch-fidelity's)."""
+    path = tmp_path_factory.mktemp("weights") / "random_inception.pth"
+    torch.save(random_inception_state, path)
+    return path
+
+
 @pytest.fixture
 def random_bundled_assets(tmp_path, monkeypatch):
     """A GENBENCH_ASSETS root whose reference_models hold small randomly initialised vae,

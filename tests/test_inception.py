@@ -19,10 +19,8 @@ def state_dict(random_inception_state) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def weights_path(state_dict, tmp_path_factory):
-    path = tmp_path_factory.mktemp("weights") / "random_inception.pth"
-    torch.save(state_dict, path)
-    return path
+def weights_path(random_inception_weights):
+    return random_inception_weights
 
 
 @pytest.fixture(scope="module")

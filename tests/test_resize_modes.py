@@ -46,11 +46,8 @@ def test_clean_resize_of_float_input_is_cleanfids_on_the_unrounded_values():
 
 
 @pytest.fixture(scope="module")
-def weights_path(random_inception_state, tmp_path_factory):
-    """Random FID Inception weights in pytorch-fid's layout, which is also torch-fidelity's."""
-    path = tmp_path_factory.mktemp("weights") / "random_inception.pth"
-    torch.save(random_inception_state, path)
-    return path
+def weights_path(random_inception_weights):
+    return random_inception_weights
 
 
 @pytest.fixture(scope="module")
